@@ -1,0 +1,1 @@
+"""Benchmark harness for signalr_django: load generator, reference servers and runner."""

@@ -1,0 +1,937 @@
+"""Load generator speaking the SignalR JSON hub protocol over raw WebSockets.
+
+Scenarios:
+
+* ``echo``: C connections each invoke ``Echo`` in a closed loop (one invocation in flight per
+  connection) for D seconds after a warm-up; then one connection alone for the C=1 latency.
+  Reports invocations/s, round-trip percentiles and the server's CPU per invocation.
+* ``idle``: open K connections as fast as possible with bounded concurrency, report the connect
+  rate and the server's RSS growth per connection once they sit idle, then close them all.
+
+The generator is deliberately thin (picows + uvloop when installed, one record parser, no
+per-call timers) so that it stays far faster than the servers it measures; ``run.py`` proves it
+by driving a bare ``websockets`` server in the same run. Results are printed as one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import resource
+import sys
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.synchronize import Barrier, Event
+from typing import Any, Protocol
+from urllib.parse import quote, urlsplit
+
+try:
+    import orjson
+
+    def _loads(data: bytes) -> Any:
+        return orjson.loads(data)
+
+    def _dumps(obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+except ImportError:  # pragma: no cover - orjson is optional
+
+    def _loads(data: bytes) -> Any:
+        return json.loads(data)
+
+    def _dumps(obj: Any) -> bytes:
+        return json.dumps(obj, separators=(",", ":")).encode()
+
+
+RS = b"\x1e"
+HANDSHAKE_REQUEST = b'{"protocol":"json","version":1}' + RS
+PING_MESSAGE = b'{"type":6}' + RS
+MISSING = object()
+"""Returned by :meth:`HubConnection.invoke` for a Completion without ``result`` (a void method)."""
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def raise_nofile_limit() -> int:
+    """Lift the soft open-files limit to the hard limit: thousands of sockets need it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else 1 << 20
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            return soft
+        return target
+    return soft
+
+
+def run_async(coro: Awaitable[Any]) -> Any:
+    """Run ``coro`` on uvloop when it is installed, else on the stock asyncio loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    return uvloop.run(coro)  # type: ignore[arg-type]
+
+
+def loop_name() -> str:
+    """Name the event loop implementation, so results say what the generator ran on."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
+def default_client() -> str:
+    """Prefer picows (C WebSocket framing, ~2x cheaper per frame) and fall back to websockets."""
+    try:
+        import picows  # noqa: F401
+    except ImportError:
+        return "websockets"
+    return "picows"
+
+
+# --------------------------------------------------------------------------- /proc sampling
+
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def read_cpu_seconds(pid: int | None) -> float | None:
+    """User+system CPU seconds of ``pid`` (all threads) from /proc; None without a pid."""
+    if pid is None:
+        return None
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        fields = fh.read().rsplit(b")", 1)[1].split()
+    # Fields after the command name start at field 3 (state); utime/stime are fields 14/15.
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def read_rss_kib(pid: int | None) -> int | None:
+    """Resident set size of ``pid`` in KiB (VmRSS); None without a pid."""
+    if pid is None:
+        return None
+    with open(f"/proc/{pid}/status", "rb") as fh:
+        for line in fh:
+            if line.startswith(b"VmRSS:"):
+                return int(line.split()[1])
+    return None
+
+
+# --------------------------------------------------------------------------- SignalR client
+
+
+class HubError(Exception):
+    """The server answered with an error (handshake error, error Completion or Close)."""
+
+
+class ConnectionLost(Exception):
+    """The WebSocket closed while an operation was waiting on it."""
+
+
+class Wire(Protocol):
+    """The WebSocket under a :class:`HubConnection`: send one text frame, close."""
+
+    async def send(self, data: bytes) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class HubConnection:
+    """One SignalR JSON-protocol connection, independent of the WebSocket library below it.
+
+    The transport calls :meth:`feed` with every frame's payload; records are split on 0x1E
+    wherever they fall, so frames carrying several messages (or a message split across
+    frames) are handled alike.
+    """
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._buffer = b""
+        self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._handshake: asyncio.Future[None] = self._loop.create_future()
+        self._next_id = 0
+        self.wire: Wire | None = None
+        self.closed = False
+        self.close_error: str | None = None
+
+    # -- inbound ---------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Accept a frame payload and dispatch every complete record in the buffer."""
+        buffer = self._buffer + data if self._buffer else data
+        if RS not in buffer:
+            self._buffer = buffer
+            return
+        *records, self._buffer = buffer.split(RS)
+        for record in records:
+            self._on_record(record)
+
+    def _on_record(self, record: bytes) -> None:
+        """Handle one JSON record: the handshake reply first, then hub messages."""
+        if not self._handshake.done():
+            reply = _loads(record)
+            if reply.get("error"):
+                self._handshake.set_exception(HubError(f"handshake: {reply['error']}"))
+            else:
+                self._handshake.set_result(None)
+            return
+        message = _loads(record)
+        kind = message.get("type")
+        if kind == 3:
+            future = self._pending.pop(message.get("invocationId"), None)
+            if future is not None and not future.done():
+                if "error" in message:
+                    future.set_exception(HubError(str(message["error"])))
+                else:
+                    future.set_result(message.get("result", MISSING))
+        elif kind == 7:
+            self.close_error = message.get("error") or "closed by server"
+        # Pings (6) and anything else are ignored, as a real client would.
+
+    def connection_lost(self) -> None:
+        """Fail everything still waiting: the socket is gone."""
+        self.closed = True
+        error = ConnectionLost(self.close_error or "connection closed")
+        if not self._handshake.done():
+            self._handshake.set_exception(error)
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(error)
+
+    # -- outbound --------------------------------------------------------------------------
+
+    async def handshake(self, timeout: float) -> None:
+        """Send the JSON protocol handshake and wait for ``{}``."""
+        assert self.wire is not None
+        await self.wire.send(HANDSHAKE_REQUEST)
+        await asyncio.wait_for(asyncio.shield(self._handshake), timeout)
+
+    async def invoke(self, target: str, *arguments: Any) -> Any:
+        """Invoke ``target`` and return the Completion's result (or :data:`MISSING`)."""
+        if self.closed or self.wire is None:
+            raise ConnectionLost(self.close_error or "connection closed")
+        self._next_id += 1
+        invocation_id = str(self._next_id)
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._pending[invocation_id] = future
+        message = {
+            "type": 1,
+            "invocationId": invocation_id,
+            "target": target,
+            "arguments": list(arguments),
+        }
+        await self.wire.send(_dumps(message) + RS)
+        return await future
+
+    async def ping(self) -> None:
+        """Send a keep-alive ping so a server enforcing a client timeout keeps us."""
+        if not self.closed and self.wire is not None:
+            await self.wire.send(PING_MESSAGE)
+
+    async def close(self) -> None:
+        """Close the WebSocket gracefully (close frame, then wait for the peer)."""
+        if self.wire is not None and not self.closed:
+            await self.wire.close()
+        self.closed = True
+
+
+# --------------------------------------------------------------------------- transports
+
+
+class _PicowsWire:
+    """:class:`Wire` over a picows transport (frames arrive in :class:`_PicowsListener`)."""
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+
+    async def send(self, data: bytes) -> None:
+        from picows import WSMsgType
+
+        self.transport.send(WSMsgType.TEXT, data)
+
+    async def close(self, timeout: float = 5.0) -> None:
+        from picows import WSCloseCode
+
+        self.transport.send_close(WSCloseCode.OK)
+        try:
+            await asyncio.wait_for(self.transport.wait_disconnected(), timeout)
+        except (TimeoutError, Exception):
+            self.transport.disconnect()
+
+
+async def _open_picows(url: str, conn: HubConnection, timeout: float) -> Wire:
+    """Connect with picows; frames are fed straight into ``conn``."""
+    from picows import WSListener, WSMsgType, ws_connect
+
+    class _PicowsListener(WSListener):  # type: ignore[misc]
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            kind = frame.msg_type
+            if kind in (WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION):
+                conn.feed(frame.get_payload_as_bytes())
+            elif kind == WSMsgType.CLOSE:
+                if not transport.is_close_frame_sent:
+                    transport.send_close(frame.get_close_code())
+                transport.disconnect()
+
+        def on_ws_disconnected(self, transport: Any) -> None:
+            conn.connection_lost()
+
+    transport, _listener = await ws_connect(
+        _PicowsListener, url, websocket_handshake_timeout=timeout, logger_name="loadgen"
+    )
+    return _PicowsWire(transport)
+
+
+class _WebsocketsWire:
+    """:class:`Wire` over a ``websockets`` asyncio client connection plus its reader task."""
+
+    def __init__(self, ws: Any, conn: HubConnection) -> None:
+        self.ws = ws
+        self.reader = asyncio.create_task(self._read(conn))
+
+    async def _read(self, conn: HubConnection) -> None:
+        """Feed every frame into ``conn`` until the socket closes."""
+        try:
+            while True:
+                conn.feed(await self.ws.recv(decode=False))
+        except Exception:
+            pass
+        finally:
+            conn.connection_lost()
+
+    async def send(self, data: bytes) -> None:
+        await self.ws.send(data, text=True)
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await self.reader
+
+
+async def _open_websockets(url: str, conn: HubConnection, timeout: float) -> Wire:
+    """Connect with the ``websockets`` asyncio client (no compression, no client pings)."""
+    from websockets.asyncio.client import connect
+
+    ws = await connect(
+        url, compression=None, max_size=None, open_timeout=timeout, ping_interval=None
+    )
+    return _WebsocketsWire(ws, conn)
+
+
+# --------------------------------------------------------------------------- connecting
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the hub lives, parsed once from ``ws://host:port/path``."""
+
+    host: str
+    port: int
+    path: str
+
+    @classmethod
+    def parse(cls, url: str) -> Endpoint:
+        parts = urlsplit(url)
+        if parts.scheme != "ws" or not parts.hostname:
+            raise ValueError(f"expected ws://host:port/path, got {url!r}")
+        return cls(parts.hostname, parts.port or 80, parts.path or "/")
+
+    def ws_url(self, token: str | None) -> str:
+        query = f"?id={quote(token, safe='')}" if token else ""
+        return f"ws://{self.host}:{self.port}{self.path}{query}"
+
+
+async def negotiate(endpoint: Endpoint, timeout: float) -> str:
+    """``POST {hub}/negotiate?negotiateVersion=1`` with a minimal HTTP/1.1 client.
+
+    A hand-rolled request keeps the generator free of an HTTP client dependency; it reads
+    to EOF (``Connection: close``) and understands chunked bodies, which Twisted may send.
+    """
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(endpoint.host, endpoint.port), timeout
+    )
+    try:
+        path = endpoint.path.rstrip("/") + "/negotiate?negotiateVersion=1"
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {endpoint.host}:{endpoint.port}\r\n"
+            "Content-Length: 0\r\nConnection: close\r\n\r\n".encode()
+        )
+        raw = await asyncio.wait_for(reader.read(), timeout)
+    finally:
+        writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.split(b"\r\n")
+    status = int(status_line.split()[1])
+    if status != 200:
+        raise HubError(f"negotiate: HTTP {status}: {body[:200]!r}")
+    headers = {
+        k.strip().lower(): v.strip() for k, _, v in (h.partition(b":") for h in header_lines)
+    }
+    if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+        body = _dechunk(body)
+    reply = json.loads(body)
+    token = reply.get("connectionToken") or reply.get("connectionId")
+    if not token:
+        raise HubError(f"negotiate: no connectionToken in {reply!r}")
+    return str(token)
+
+
+def _dechunk(body: bytes) -> bytes:
+    """Decode an HTTP/1.1 chunked body (trailers ignored)."""
+    out = bytearray()
+    while body:
+        size_line, _, body = body.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        out += body[:size]
+        body = body[size + 2 :]
+    return bytes(out)
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """How every connection is opened."""
+
+    endpoint: Endpoint
+    negotiate: bool = False
+    client: str = "picows"
+    timeout: float = 20.0
+
+
+async def open_connection(cfg: ClientConfig) -> HubConnection:
+    """Negotiate (optionally), open the WebSocket and complete the SignalR handshake."""
+    token = await negotiate(cfg.endpoint, cfg.timeout) if cfg.negotiate else None
+    url = cfg.endpoint.ws_url(token)
+    conn = HubConnection()
+    opener = _open_picows if cfg.client == "picows" else _open_websockets
+    conn.wire = await asyncio.wait_for(opener(url, conn, cfg.timeout), cfg.timeout)
+    try:
+        await conn.handshake(cfg.timeout)
+    except BaseException:
+        await _abort(conn)
+        raise
+    return conn
+
+
+async def _abort(conn: HubConnection) -> None:
+    """Close a half-open connection without letting a second failure mask the first."""
+    try:
+        await asyncio.wait_for(conn.close(), 2)
+    except Exception:
+        pass
+
+
+@dataclass
+class OpenResult:
+    """Connections opened by :func:`open_many`, with timing and failure reasons."""
+
+    conns: list[HubConnection] = field(default_factory=list)
+    connect_seconds: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    started: float = 0.0
+    finished: float = 0.0
+
+
+async def open_many(cfg: ClientConfig, count: int, concurrency: int, cap: float) -> OpenResult:
+    """Open ``count`` connections with at most ``concurrency`` in flight, within ``cap`` s.
+
+    Workers pull from a shared budget instead of one task per connection so that the number
+    of simultaneous handshakes is exactly ``concurrency`` (a burst of thousands would measure
+    the listen backlog rather than the server).
+    """
+    result = OpenResult(started=time.monotonic())
+    deadline = result.started + cap
+    remaining = count
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0 and time.monotonic() < deadline:
+            remaining -= 1
+            begun = time.perf_counter()
+            try:
+                conn = await open_connection(cfg)
+            except Exception as exc:
+                result.errors[_describe(exc)] += 1
+                continue
+            result.connect_seconds.append(time.perf_counter() - begun)
+            result.conns.append(conn)
+
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
+    result.finished = time.monotonic()
+    return result
+
+
+async def close_all(conns: Sequence[HubConnection], concurrency: int = 500) -> None:
+    """Close connections gracefully, many at once but not all (close handshakes queue up)."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def close_one(conn: HubConnection) -> None:
+        async with gate:
+            await _abort(conn)
+
+    await asyncio.gather(*(close_one(c) for c in conns))
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, groupable description of why a connection or invocation failed."""
+    text = str(exc).splitlines()[0][:120] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile of already sorted values (None when empty)."""
+    if not sorted_values:
+        return None
+    rank = max(0, min(len(sorted_values) - 1, round(q / 100 * len(sorted_values) + 0.5) - 1))
+    return sorted_values[rank]
+
+
+def ms(seconds: float | None) -> float | None:
+    """Seconds to milliseconds rounded for the report."""
+    return None if seconds is None else round(seconds * 1000, 3)
+
+
+# --------------------------------------------------------------------------- echo scenario
+
+
+@dataclass
+class EchoTally:
+    """What the closed-loop workers saw inside the measurement window."""
+
+    latencies: list[float] = field(default_factory=list)
+    wrong_result: int = 0
+    missing_result: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    stalled: int = 0
+    opened: int = 0
+    client_cpu: float = 0.0
+    recording: bool = False
+
+    def merge(self, other: EchoTally) -> None:
+        """Fold another generator process's tally into this one."""
+        self.latencies += other.latencies
+        self.wrong_result += other.wrong_result
+        self.missing_result += other.missing_result
+        self.errors.update(other.errors)
+        self.stalled += other.stalled
+        self.opened += other.opened
+        self.client_cpu += other.client_cpu
+
+
+async def _echo_loop(
+    conn: HubConnection, payload: str, tally: EchoTally, stop: asyncio.Event
+) -> None:
+    """Invoke Echo back to back on one connection; count only completions in the window."""
+    clock = time.perf_counter
+    while not stop.is_set():
+        begun = clock()
+        try:
+            result = await conn.invoke("Echo", payload)
+        except HubError as exc:
+            if tally.recording:
+                tally.errors[_describe(exc)] += 1
+            continue
+        except ConnectionLost as exc:
+            tally.errors[_describe(exc)] += 1
+            return
+        elapsed = clock() - begun
+        if tally.recording:
+            tally.latencies.append(elapsed)
+            if result is MISSING:
+                tally.missing_result += 1
+            elif result != payload:
+                tally.wrong_result += 1
+
+
+async def closed_loop(
+    conns: Sequence[HubConnection], payload: str, warmup: float, duration: float
+) -> EchoTally:
+    """Run every connection in a closed loop; record ``duration`` s after ``warmup`` s.
+
+    The generator's own CPU is sampled at the window edges: a generator near 100 % of a core
+    would be the bottleneck, and the report must say so.
+    """
+    tally = EchoTally(opened=len(conns))
+    stop = asyncio.Event()
+    workers = [asyncio.create_task(_echo_loop(c, payload, tally, stop)) for c in conns]
+    await asyncio.sleep(warmup)
+    tally.recording = True
+    cpu_start = time.process_time()
+    await asyncio.sleep(duration)
+    tally.recording = False
+    tally.client_cpu = time.process_time() - cpu_start
+    stop.set()
+    _done, stalled = await asyncio.wait(workers, timeout=5)
+    for task in stalled:
+        task.cancel()
+    tally.stalled = len(stalled)
+    return tally
+
+
+@dataclass(frozen=True)
+class EchoConfig:
+    """Parameters of the echo scenario."""
+
+    connections: int = 50
+    duration: float = 10.0
+    warmup: float = 2.0
+    latency_duration: float = 3.0
+    latency_warmup: float = 0.5
+    payload_size: int = 64
+    procs: int = 1
+
+
+def make_payload(size: int) -> str:
+    """A printable ASCII payload (no JSON escaping) of exactly ``size`` bytes."""
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    return (alphabet * (size // len(alphabet) + 1))[:size]
+
+
+async def _echo_share(
+    cfg: ClientConfig, echo: EchoConfig, count: int, barrier: Barrier
+) -> EchoTally:
+    """Open this process's connections, wait for the others, run the closed loop, close.
+
+    The barrier makes every generator process (and the sampling parent) start the warm-up
+    at the same instant, so one wall-clock window covers all of them.
+    """
+    opened = await open_many(cfg, count, concurrency=50, cap=cfg.timeout * 3)
+    barrier.wait(timeout=cfg.timeout * 3 + 30)
+    tally = await closed_loop(
+        opened.conns, make_payload(echo.payload_size), echo.warmup, echo.duration
+    )
+    tally.errors.update({f"connect {k}": v for k, v in opened.errors.items()})
+    await close_all(opened.conns)
+    return tally
+
+
+def _echo_child(
+    cfg: ClientConfig, echo: EchoConfig, count: int, barrier: Barrier, queue: Any
+) -> None:
+    """Entry point of a forked generator process: run a share and send back the tally."""
+    try:
+        queue.put(run_async(_echo_share(cfg, echo, count, barrier)))
+    except BaseException as exc:
+        barrier.abort()
+        queue.put(exc)
+        raise
+
+
+def _spawn(target: Callable[..., None], shares: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """Fork one generator process per share.
+
+    The parent never runs an event loop while children are alive (it only sleeps and reads
+    /proc), so forking is safe and the sampling cannot steal time from the generator.
+    """
+    ctx = multiprocessing.get_context("fork")
+    children = [ctx.Process(target=target, args=share, daemon=True) for share in shares]
+    for child in children:
+        child.start()
+    return children
+
+
+def _collect(queue: Any, count: int, timeout: float) -> list[Any]:
+    """Receive ``count`` reports from children; re-raise a child's exception here."""
+    reports = []
+    for _ in range(count):
+        item = queue.get(timeout=timeout)
+        if isinstance(item, BaseException):
+            raise RuntimeError(f"generator process failed: {_describe(item)}") from item
+        reports.append(item)
+    return reports
+
+
+def run_echo(cfg: ClientConfig, echo: EchoConfig, server_pid: int | None) -> dict[str, Any]:
+    """The echo scenario: C-connection throughput in ``procs`` processes, then C=1 latency."""
+    ctx = multiprocessing.get_context("fork")
+    barrier, queue = ctx.Barrier(echo.procs + 1), ctx.Queue()
+    children = _spawn(
+        _echo_child, [(cfg, echo, n, barrier, queue) for n in _split(echo.connections, echo.procs)]
+    )
+    barrier.wait(timeout=cfg.timeout * 3 + 30)
+    time.sleep(echo.warmup)
+    wall_start, cpu_start = time.perf_counter(), read_cpu_seconds(server_pid)
+    time.sleep(echo.duration)
+    wall, server_cpu = (
+        time.perf_counter() - wall_start,
+        _delta(cpu_start, read_cpu_seconds(server_pid)),
+    )
+    tally = EchoTally()
+    for report in _collect(queue, len(children), timeout=60):
+        tally.merge(report)
+    for child in children:
+        child.join()
+
+    count = len(tally.latencies)
+    lat = sorted(tally.latencies)
+    result: dict[str, Any] = {
+        "scenario": "echo",
+        "connections": echo.connections,
+        "connections_opened": tally.opened,
+        "duration_s": round(wall, 3),
+        "invocations": count,
+        "throughput": round(count / wall, 1),
+        "p50_ms": ms(percentile(lat, 50)),
+        "p99_ms": ms(percentile(lat, 99)),
+        "server_cpu_s": server_cpu,
+        "server_cpu_pct": _pct(server_cpu, wall),
+        "server_us_per_msg": round(server_cpu / count * 1e6, 1) if server_cpu and count else None,
+        "client_cpu_pct": _pct(tally.client_cpu, wall),
+        "wrong_result": tally.wrong_result,
+        "missing_result": tally.missing_result,
+        "stalled": tally.stalled,
+        "errors": dict(tally.errors),
+    }
+    if echo.latency_duration > 0:
+        result.update(run_async(_latency_phase(cfg, echo)))
+    return result
+
+
+async def _latency_phase(cfg: ClientConfig, echo: EchoConfig) -> dict[str, Any]:
+    """C=1: one connection alone, closed loop, for the unloaded round-trip time."""
+    conn = await open_connection(cfg)
+    payload = make_payload(echo.payload_size)
+    tally = await closed_loop([conn], payload, echo.latency_warmup, echo.latency_duration)
+    await close_all([conn])
+    lat = sorted(tally.latencies)
+    return {
+        "c1_invocations": len(lat),
+        "c1_p50_ms": ms(percentile(lat, 50)),
+        "c1_p99_ms": ms(percentile(lat, 99)),
+        "c1_errors": dict(tally.errors),
+    }
+
+
+# --------------------------------------------------------------------------- idle scenario
+
+
+@dataclass(frozen=True)
+class IdleConfig:
+    """Parameters of the idle-connections scenario."""
+
+    connections: int = 2000
+    concurrency: int = 50
+    settle: float = 2.0
+    connect_cap: float = 60.0
+    ping_interval: float = 15.0
+    procs: int = 1
+
+
+@dataclass
+class IdleOpened:
+    """A generator process's report once its share of connections is open."""
+
+    started: float
+    finished: float
+    opened: int
+    connect_seconds: list[float]
+    errors: dict[str, int]
+
+
+@dataclass
+class IdleClosed:
+    """A generator process's report once it has closed its connections."""
+
+    alive: int
+    close_seconds: float
+
+
+async def _keepalive(conns: Sequence[HubConnection], interval: float) -> None:
+    """Ping every open connection periodically, like a SignalR client's KeepAliveInterval."""
+    while True:
+        await asyncio.sleep(interval)
+        for conn in conns:
+            if not conn.closed:
+                try:
+                    await conn.ping()
+                except Exception:
+                    pass
+
+
+async def _idle_share(
+    cfg: ClientConfig, idle: IdleConfig, count: int, concurrency: int, queue: Any, close: Event
+) -> None:
+    """Open a share of the idle connections, report, hold them until told, close, report."""
+    opened = await open_many(cfg, count, concurrency, idle.connect_cap)
+    keepalive = asyncio.create_task(_keepalive(opened.conns, idle.ping_interval))
+    queue.put(
+        IdleOpened(
+            opened.started,
+            opened.finished,
+            len(opened.conns),
+            opened.connect_seconds,
+            dict(opened.errors),
+        )
+    )
+    await asyncio.get_running_loop().run_in_executor(None, close.wait)
+    alive = sum(not c.closed for c in opened.conns)
+    keepalive.cancel()
+    begun = time.monotonic()
+    await close_all(opened.conns)
+    queue.put(IdleClosed(alive, time.monotonic() - begun))
+
+
+def _idle_child(
+    cfg: ClientConfig, idle: IdleConfig, count: int, concurrency: int, queue: Any, close: Event
+) -> None:
+    """Entry point of a forked generator process in the idle scenario."""
+    try:
+        run_async(_idle_share(cfg, idle, count, concurrency, queue, close))
+    except BaseException as exc:
+        queue.put(exc)
+        raise
+
+
+def run_idle(cfg: ClientConfig, idle: IdleConfig, server_pid: int | None) -> dict[str, Any]:
+    """The idle scenario: connect rate, RSS growth per idle connection, then close all.
+
+    RSS is read before the first connection and again after all are open and ``settle``
+    seconds idle; server CPU is read around the opening burst (the per-connect cost).
+    """
+    procs = max(1, min(idle.procs, idle.connections))
+    ctx = multiprocessing.get_context("fork")
+    queue, close = ctx.Queue(), ctx.Event()
+    rss_before, cpu_before = read_rss_kib(server_pid), read_cpu_seconds(server_pid)
+    shares = zip(
+        _split(idle.connections, procs), _split(max(idle.concurrency, procs), procs), strict=True
+    )
+    children = _spawn(_idle_child, [(cfg, idle, n, c, queue, close) for n, c in shares])
+    opened: list[IdleOpened] = _collect(queue, procs, timeout=idle.connect_cap + cfg.timeout + 30)
+    cpu_after = read_cpu_seconds(server_pid)
+    time.sleep(idle.settle)
+    rss_after = read_rss_kib(server_pid)
+    close.set()
+    closed: list[IdleClosed] = _collect(queue, procs, timeout=120)
+    for child in children:
+        child.join()
+
+    count = sum(r.opened for r in opened)
+    elapsed = max(r.finished for r in opened) - min(r.started for r in opened)
+    server_cpu, rss_delta = _delta(cpu_before, cpu_after), _delta(rss_before, rss_after)
+    connect_times = sorted(t for r in opened for t in r.connect_seconds)
+    errors: Counter[str] = Counter()
+    for r in opened:
+        errors.update(r.errors)
+    return {
+        "scenario": "idle",
+        "connections": idle.connections,
+        "connections_opened": count,
+        "connect_seconds": round(elapsed, 3),
+        "connect_rate": round(count / elapsed, 1) if elapsed > 0 else None,
+        "connect_p50_ms": ms(percentile(connect_times, 50)),
+        "connect_p99_ms": ms(percentile(connect_times, 99)),
+        "server_us_per_connect": (
+            round(server_cpu / count * 1e6, 1) if server_cpu is not None and count else None
+        ),
+        "rss_before_kib": rss_before,
+        "rss_after_kib": rss_after,
+        "rss_kib_per_conn": round(rss_delta / count, 2)
+        if rss_delta is not None and count
+        else None,
+        "alive_after_settle": sum(r.alive for r in closed),
+        "close_seconds": round(max(r.close_seconds for r in closed), 3),
+        "errors": dict(errors),
+    }
+
+
+# --------------------------------------------------------------------------- helpers / CLI
+
+
+def _split(total: int, parts: int) -> list[int]:
+    """Split ``total`` into ``parts`` near-equal shares (the first ones one larger)."""
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def _delta(before: float | None, after: float | None) -> float | None:
+    """Difference of two optional samples (None when the server pid was not given)."""
+    return None if before is None or after is None else round(after - before, 3)
+
+
+def _pct(cpu: float | None, wall: float) -> float | None:
+    """CPU seconds over a wall-clock window as a percentage of one core."""
+    return None if cpu is None or wall <= 0 else round(100 * cpu / wall, 1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line interface: one sub-command per scenario."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    sub = parser.add_subparsers(dest="scenario", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", required=True, help="ws://host:port/hub-path")
+    common.add_argument("--negotiate", action="store_true", help="POST {hub}/negotiate first")
+    common.add_argument("--server-pid", type=int, help="server pid for CPU/RSS sampling")
+    common.add_argument("--client", choices=["picows", "websockets"], default=default_client())
+    common.add_argument("--timeout", type=float, default=20.0, help="per-connection timeout (s)")
+    common.add_argument("--procs", type=int, default=1, help="generator processes (fork)")
+
+    e = sub.add_parser("echo", parents=[common], help="closed-loop Echo throughput + latency")
+    e.add_argument("-c", "--connections", type=int, default=50)
+    e.add_argument("-d", "--duration", type=float, default=10.0)
+    e.add_argument("--warmup", type=float, default=2.0)
+    e.add_argument("--latency-duration", type=float, default=3.0, help="C=1 phase; 0 = skip")
+    e.add_argument("--payload-size", type=int, default=64)
+
+    i = sub.add_parser("idle", parents=[common], help="connect rate + RSS per idle connection")
+    i.add_argument("-k", "--connections", type=int, default=2000)
+    i.add_argument("--concurrency", type=int, default=50, help="handshakes in flight")
+    i.add_argument("--settle", type=float, default=2.0, help="idle time before sampling RSS")
+    i.add_argument("--connect-cap", type=float, default=60.0, help="stop opening after (s)")
+    return parser
+
+
+def run_scenario(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the selected scenario and attach what the generator itself ran on."""
+    cfg = ClientConfig(Endpoint.parse(args.url), args.negotiate, args.client, args.timeout)
+    procs = max(1, args.procs)
+    if args.scenario == "echo":
+        echo = EchoConfig(
+            connections=args.connections,
+            duration=args.duration,
+            warmup=args.warmup,
+            latency_duration=args.latency_duration,
+            payload_size=args.payload_size,
+            procs=min(procs, args.connections),
+        )
+        result = run_echo(cfg, echo, args.server_pid)
+    else:
+        idle = IdleConfig(
+            connections=args.connections,
+            concurrency=args.concurrency,
+            settle=args.settle,
+            connect_cap=args.connect_cap,
+            procs=procs,
+        )
+        result = run_idle(cfg, idle, args.server_pid)
+    result["generator"] = {
+        "client": args.client,
+        "loop": loop_name(),
+        "procs": procs,
+        "negotiate": args.negotiate,
+    }
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print one JSON object with the scenario's figures on stdout."""
+    args = build_parser().parse_args(argv)
+    raise_nofile_limit()
+    json.dump(run_scenario(args), sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Reference servers the hub is measured against."""

@@ -1,0 +1,49 @@
+"""SignalR hubs for Django: the ASP.NET Core SignalR protocol on Channels and Daphne.
+
+The public API is re-exported here; everything else is internal and may change.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Hub",
+    "HubCallerContext",
+    "HubException",
+    "authorize",
+    "get_hub_context",
+    "get_sync_hub_context",
+    "hub_method",
+    "map_hub",
+]
+
+if TYPE_CHECKING:  # pragma: no cover - imports for type checkers only
+    from .auth import authorize
+    from .context import get_hub_context, get_sync_hub_context
+    from .exceptions import HubException
+    from .hub import Hub, HubCallerContext, hub_method
+    from .routing import map_hub
+
+_LAZY = {
+    "Hub": ".hub",
+    "HubCallerContext": ".hub",
+    "hub_method": ".hub",
+    "HubException": ".exceptions",
+    "authorize": ".auth",
+    "get_hub_context": ".context",
+    "get_sync_hub_context": ".context",
+    "map_hub": ".routing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import public names lazily so `INSTALLED_APPS` loading never touches models or settings."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'signalr_django' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module, __name__), name)

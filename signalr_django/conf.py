@@ -1,0 +1,80 @@
+"""Settings: the `SIGNALR` dict, per-hub overrides, and ASP.NET Core's defaults.
+
+A value is looked up on the hub's `options` first, then in `settings.SIGNALR`, then here.
+The resolved options are cached per hub class and dropped when Django's settings change
+(tests use `override_settings`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .exceptions import HubConfigurationError
+
+TRANSPORT_NAMES = ("WebSockets", "ServerSentEvents", "LongPolling")
+
+
+@dataclass(frozen=True, slots=True)
+class HubOptions:
+    """Resolved options of one hub; every duration is in seconds."""
+
+    KEEP_ALIVE_INTERVAL: float = 15.0
+    CLIENT_TIMEOUT_INTERVAL: float = 30.0
+    HANDSHAKE_TIMEOUT: float = 15.0
+    MAXIMUM_RECEIVE_MESSAGE_SIZE: int = 32 * 1024
+    MAXIMUM_PARALLEL_INVOCATIONS_PER_CLIENT: int = 1
+    STREAM_BUFFER_CAPACITY: int = 10
+    ENABLE_DETAILED_ERRORS: bool = False
+    SUPPORTED_PROTOCOLS: tuple[str, ...] | None = None
+    TRANSPORTS: tuple[str, ...] = ("WebSockets",)
+    DISCONNECT_TIMEOUT: float = 15.0
+    MINIMUM_NEGOTIATE_VERSION: int = 0
+    CLOSE_TIMEOUT: float = 5.0
+    USER_ID_PROVIDER: str = "signalr_django.users.default_user_id"
+    AUTHENTICATOR: str | None = "signalr_django.auth.signed_token_authenticator"
+    ACCESS_TOKEN_MAX_AGE: float = 3600.0
+    ALLOWED_ORIGINS: tuple[str, ...] | None = None
+    CORS_ALLOWED_ORIGINS: tuple[str, ...] = ()
+    HUB_FILTERS: tuple[str, ...] = field(default=())
+
+    def with_overrides(self, values: dict[str, Any], source: str) -> HubOptions:
+        """A copy with `values` applied; unknown keys are configuration errors."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise HubConfigurationError(
+                f"Unknown SignalR option(s) {', '.join(unknown)} in {source}; "
+                f"known options are {', '.join(sorted(known))}."
+            )
+        cleaned = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return dataclasses.replace(self, **cleaned)
+
+
+DEFAULTS = HubOptions()
+
+_cache: dict[type, HubOptions] = {}
+
+
+def global_options() -> HubOptions:
+    """`settings.SIGNALR` applied to the defaults."""
+    from django.conf import settings
+
+    values = getattr(settings, "SIGNALR", None) or {}
+    return DEFAULTS.with_overrides(dict(values), "settings.SIGNALR")
+
+
+def hub_options(hub_cls: type) -> HubOptions:
+    """Options for `hub_cls`: its `options` class attribute over the global settings."""
+    options = _cache.get(hub_cls)
+    if options is None:
+        overrides: dict[str, Any] = dict(getattr(hub_cls, "options", None) or {})
+        options = global_options().with_overrides(overrides, f"{hub_cls.__qualname__}.options")
+        _cache[hub_cls] = options
+    return options
+
+
+def clear_cache(**_: Any) -> None:
+    """Forget resolved options (connected to Django's `setting_changed`)."""
+    _cache.clear()

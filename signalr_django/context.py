@@ -1,0 +1,165 @@
+"""The hub context: send to a hub's clients from code that is not a hub method.
+
+`get_hub_context(ChatHub)` serves async code (other hubs, ASGI views, background tasks on
+the server's event loop). `get_sync_hub_context(ChatHub)` serves sync code (WSGI views,
+management commands, task queues) with no `async_to_sync` in the caller's code.
+
+Connections live on the event loop of the server that accepted them. A sync call made from
+another thread of that process (a sync Django view under Daphne runs in a worker thread) is
+carried to that loop with `run_coroutine_threadsafe` and waits for it; in a process that
+holds no connections (gunicorn, a management command) the call runs on a private loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Iterable
+from typing import Any, TypeVar
+
+from asgiref.sync import async_to_sync
+
+from .clients import ClientProxy, HubClients, SingleClientProxy
+from .groups import GroupManager
+from .lifetime.manager import HubLifetimeManager, get_lifetime_manager
+
+T = TypeVar("T")
+
+SYNC_TIMEOUT = 30.0
+
+
+class HubContext:
+    """Clients and groups of a hub, for async code outside the hub."""
+
+    __slots__ = ("clients", "groups", "hub_cls")
+
+    def __init__(self, hub_cls: type) -> None:
+        lifetime = get_lifetime_manager(hub_cls)
+        self.hub_cls = hub_cls
+        self.clients = HubClients(lifetime)
+        self.groups = GroupManager(lifetime)
+
+
+def get_hub_context(hub_cls: type) -> HubContext:
+    """The async hub context of `hub_cls`."""
+    return HubContext(hub_cls)
+
+
+def _run_sync(lifetime: HubLifetimeManager, coro: Coroutine[Any, Any, T]) -> T:
+    loop = lifetime.loop
+    if loop is not None and loop.is_running() and not loop.is_closed():
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            coro.close()
+            raise RuntimeError(
+                "The sync hub context was called on the server's event loop; "
+                "use `await get_hub_context(...)` in async code."
+            )
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(SYNC_TIMEOUT)
+
+    async def run() -> T:
+        return await coro
+
+    return async_to_sync(run)()
+
+
+class SyncClientProxy:
+    """A set of clients, for sync code."""
+
+    __slots__ = ("_lifetime", "_proxy")
+
+    def __init__(self, lifetime: HubLifetimeManager, proxy: ClientProxy) -> None:
+        self._lifetime = lifetime
+        self._proxy = proxy
+
+    def send(self, method: str, *args: Any) -> None:
+        """Invoke `method` on the clients; returns once the message was handed over."""
+        _run_sync(self._lifetime, self._proxy.send(method, *args))
+
+
+class SyncHubClients:
+    """The sync twin of `HubClients`."""
+
+    __slots__ = ("_clients", "_lifetime")
+
+    def __init__(self, lifetime: HubLifetimeManager) -> None:
+        self._lifetime = lifetime
+        self._clients = HubClients(lifetime)
+
+    def _wrap(self, proxy: ClientProxy) -> SyncClientProxy:
+        return SyncClientProxy(self._lifetime, proxy)
+
+    @property
+    def all(self) -> SyncClientProxy:
+        """Every connection of the hub."""
+        return self._wrap(self._clients.all)
+
+    def all_except(self, connection_ids: Iterable[str]) -> SyncClientProxy:
+        """Every connection but the listed ones."""
+        return self._wrap(self._clients.all_except(connection_ids))
+
+    def client(self, connection_id: str) -> SyncClientProxy:
+        """One connection."""
+        proxy: SingleClientProxy = self._clients.client(connection_id)
+        return self._wrap(proxy)
+
+    def clients(self, connection_ids: Iterable[str]) -> SyncClientProxy:
+        """Several connections."""
+        return self._wrap(self._clients.clients(connection_ids))
+
+    def group(self, group: str) -> SyncClientProxy:
+        """Members of a group."""
+        return self._wrap(self._clients.group(group))
+
+    def groups(self, groups: Iterable[str]) -> SyncClientProxy:
+        """Members of several groups."""
+        return self._wrap(self._clients.groups(groups))
+
+    def group_except(self, group: str, connection_ids: Iterable[str]) -> SyncClientProxy:
+        """Members of a group but the listed connections."""
+        return self._wrap(self._clients.group_except(group, connection_ids))
+
+    def user(self, user_id: str) -> SyncClientProxy:
+        """Every connection of a user."""
+        return self._wrap(self._clients.user(user_id))
+
+    def users(self, user_ids: Iterable[str]) -> SyncClientProxy:
+        """Every connection of several users."""
+        return self._wrap(self._clients.users(user_ids))
+
+
+class SyncGroupManager:
+    """The sync twin of `GroupManager`."""
+
+    __slots__ = ("_groups", "_lifetime")
+
+    def __init__(self, lifetime: HubLifetimeManager) -> None:
+        self._lifetime = lifetime
+        self._groups = GroupManager(lifetime)
+
+    def add_to_group(self, connection_id: str, group: str) -> None:
+        """Add a connection to a group."""
+        _run_sync(self._lifetime, self._groups.add_to_group(connection_id, group))
+
+    def remove_from_group(self, connection_id: str, group: str) -> None:
+        """Remove a connection from a group."""
+        _run_sync(self._lifetime, self._groups.remove_from_group(connection_id, group))
+
+
+class SyncHubContext:
+    """Clients and groups of a hub, for sync code."""
+
+    __slots__ = ("clients", "groups", "hub_cls")
+
+    def __init__(self, hub_cls: type) -> None:
+        lifetime = get_lifetime_manager(hub_cls)
+        self.hub_cls = hub_cls
+        self.clients = SyncHubClients(lifetime)
+        self.groups = SyncGroupManager(lifetime)
+
+
+def get_sync_hub_context(hub_cls: type) -> SyncHubContext:
+    """The sync hub context of `hub_cls` (WSGI views, management commands, task queues)."""
+    return SyncHubContext(hub_cls)

@@ -1,0 +1,150 @@
+"""One hub connection: identity, user, protocol, the single write path and its timers.
+
+The transport (WebSocket, and later SSE or long polling) hands the connection a `writer`
+coroutine that carries one framed record to the client. Everything that reaches the client
+goes through `write`, so the close state, the keep-alive clock and (later) buffer caps are
+enforced in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from ..protocol import Close, HubMessage, HubProtocol, Payload
+
+if TYPE_CHECKING:
+    from ..conf import HubOptions
+    from .streams import UploadStream
+
+Writer = Callable[[Payload], Awaitable[None]]
+
+
+class HubConnection:
+    """State of one connection that completed (or is completing) its handshake."""
+
+    __slots__ = (
+        "__weakref__",
+        "_abort_callback",
+        "_closed",
+        "_writer",
+        "aborted",
+        "caller_context",
+        "active_invocations",
+        "client_pinged",
+        "close_message",
+        "connection_id",
+        "group_names",
+        "hub_cls",
+        "items",
+        "last_ping_sent",
+        "last_received",
+        "options",
+        "protocol",
+        "scope",
+        "slot_waiters",
+        "streams_in",
+        "streams_out",
+        "transport",
+        "user",
+        "user_identifier",
+    )
+
+    def __init__(
+        self,
+        connection_id: str,
+        hub_cls: type,
+        options: HubOptions,
+        protocol: HubProtocol,
+        scope: dict[str, Any],
+        transport: str,
+        writer: Writer,
+        user: Any = None,
+        user_identifier: str | None = None,
+    ) -> None:
+        self.connection_id = connection_id
+        self.hub_cls = hub_cls
+        self.options = options
+        self.protocol = protocol
+        self.scope = scope
+        self.transport = transport
+        self.user = user
+        self.user_identifier = user_identifier
+        self.items: dict[Any, Any] = {}
+        self.caller_context: Any = None
+        self.group_names: set[str] = set()
+        self._writer = writer
+        self._closed = False
+        self.aborted = False
+        self._abort_callback: Callable[[], None] | None = None
+        self.close_message: Close | None = None
+        now = time.monotonic()
+        self.last_received = now
+        self.last_ping_sent = now
+        self.client_pinged = False
+        self.active_invocations = 0
+        self.slot_waiters: list[asyncio.Future[None]] | None = None
+        self.streams_out: dict[str, asyncio.Task[None]] | None = None
+        self.streams_in: dict[str, UploadStream] | None = None
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection stopped accepting writes."""
+        return self._closed
+
+    async def write(self, payload: Payload) -> None:
+        """Send one framed record; silently dropped once the connection is closed."""
+        if not self._closed:
+            await self._writer(payload)
+
+    async def send(self, message: HubMessage) -> None:
+        """Encode and send one message."""
+        if not self._closed:
+            await self._writer(self.protocol.encode(message))
+
+    def mark_closed(self) -> None:
+        """Refuse further writes (the transport is gone or the Close was written)."""
+        self._closed = True
+
+    def on_abort(self, callback: Callable[[], None]) -> None:
+        """Set what `abort` does for this transport (interrupt its read loop)."""
+        self._abort_callback = callback
+
+    def abort(self, close: Close | None = None) -> None:
+        """End the connection from the server side; `close` is the Close message to send."""
+        if self.aborted:
+            return
+        self.aborted = True
+        self.close_message = close if close is not None else Close()
+        if self._abort_callback is not None:
+            self._abort_callback()
+
+    # -- invocation slots (MaximumParallelInvocationsPerClient) ---------------------------
+
+    def try_take_slot(self) -> bool:
+        """Take an invocation slot if one is free."""
+        if self.active_invocations < self.options.MAXIMUM_PARALLEL_INVOCATIONS_PER_CLIENT:
+            self.active_invocations += 1
+            return True
+        return False
+
+    async def take_slot(self) -> None:
+        """Wait for a free slot (this stalls the read loop, as ASP.NET Core does)."""
+        while not self.try_take_slot():
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            if self.slot_waiters is None:
+                self.slot_waiters = []
+            self.slot_waiters.append(waiter)
+            await waiter
+
+    def release_slot(self) -> None:
+        """Give a slot back and wake one waiter."""
+        self.active_invocations -= 1
+        waiters = self.slot_waiters
+        while waiters:
+            waiter = waiters.pop(0)
+            if not waiter.done():
+                waiter.set_result(None)
+                break

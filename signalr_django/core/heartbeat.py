@@ -1,0 +1,93 @@
+"""One timer per process, not one per connection, drives keep-alive and client timeouts.
+
+Every second the heartbeat walks the live connections: it sends a Ping to each connection
+whose last Ping is older than the keep-alive interval, and aborts connections that have
+been silent for longer than the client timeout (counted only after the client's first
+Ping, as ASP.NET Core does). A per-connection timer would cost a handle and a wake-up per
+connection; this costs one task per event loop, and it exits when no connection is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import weakref
+from typing import TYPE_CHECKING
+
+from ..protocol import Close, Ping
+
+if TYPE_CHECKING:
+    from .connection import HubConnection
+
+logger = logging.getLogger(__name__)
+
+TICK = 1.0
+CLIENT_TIMEOUT_DETAIL = (
+    "Client hasn't sent a message/ping within the configured ClientTimeoutInterval."
+)
+
+
+class Heartbeat:
+    """The keep-alive and timeout clock of one event loop."""
+
+    def __init__(self) -> None:
+        self.connections: dict[int, HubConnection] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, connection: HubConnection) -> None:
+        """Start watching a connection; starts the clock if it was idle."""
+        self.connections[id(connection)] = connection
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def remove(self, connection: HubConnection) -> None:
+        """Stop watching a connection."""
+        self.connections.pop(id(connection), None)
+
+    async def _run(self) -> None:
+        while self.connections:
+            await asyncio.sleep(TICK)
+            await self.tick(time.monotonic())
+
+    async def tick(self, now: float) -> None:
+        """One pass over the connections (public so tests can drive the clock)."""
+        for connection in list(self.connections.values()):
+            if connection.closed:
+                continue
+            options = connection.options
+            if (
+                connection.client_pinged
+                and connection.active_invocations == 0
+                and now - connection.last_received > options.CLIENT_TIMEOUT_INTERVAL
+            ):
+                detail = ""
+                if options.ENABLE_DETAILED_ERRORS:
+                    detail = f" TimeoutException: {CLIENT_TIMEOUT_DETAIL}"
+                connection.abort(
+                    Close(f"Connection closed with an error.{detail}", allow_reconnect=True)
+                )
+                continue
+            if (
+                connection.transport != "LongPolling"
+                and now - connection.last_ping_sent >= options.KEEP_ALIVE_INTERVAL
+            ):
+                connection.last_ping_sent = now
+                with contextlib.suppress(Exception):
+                    await connection.send(Ping())
+
+
+_heartbeats: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Heartbeat] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def get_heartbeat() -> Heartbeat:
+    """The heartbeat of the running event loop."""
+    loop = asyncio.get_running_loop()
+    heartbeat = _heartbeats.get(loop)
+    if heartbeat is None:
+        heartbeat = Heartbeat()
+        _heartbeats[loop] = heartbeat
+    return heartbeat

@@ -1,0 +1,355 @@
+"""The hub dispatcher: routes each inbound message of a connection.
+
+The read loop hands messages over one at a time, in order. Invocations run in their own
+task so the read loop keeps serving Pings, stream items and cancellations while a hub
+method awaits; `MAXIMUM_PARALLEL_INVOCATIONS_PER_CLIENT` (default 1) bounds how many run
+at once, and a further invocation waits in the read loop for a free slot, as in ASP.NET
+Core. Streaming invocations and methods with client-to-server streams take no slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from ..auth import check_requirement
+from ..core.connection import HubConnection
+from ..core.streams import UploadStream
+from ..exceptions import BindingError, HubException
+from ..protocol import (
+    CancelInvocation,
+    Close,
+    Completion,
+    HubMessage,
+    Invocation,
+    Ping,
+    StreamInvocation,
+    StreamItem,
+)
+from . import errors
+from .methods import MethodDescriptor, describe_hub, normalize
+
+logger = logging.getLogger(__name__)
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def _spawn(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task[None]:
+    """Start a task and hold a reference until it ends (the loop keeps only weak ones)."""
+    task: asyncio.Task[None] = loop.create_task(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return task
+
+
+_sync_runners: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+
+def _sync_runner(descriptor: MethodDescriptor) -> Callable[..., Any]:
+    runner = _sync_runners.get(descriptor.func)
+    if runner is None:
+        runner = database_sync_to_async(
+            descriptor.func, thread_sensitive=descriptor.thread_sensitive
+        )
+        _sync_runners[descriptor.func] = runner
+    return runner
+
+
+class ClientClosed(Exception):
+    """The client sent a Close message."""
+
+    def __init__(self, error: str | None) -> None:
+        super().__init__(error or "")
+        self.error = error
+
+
+class HubDispatcher:
+    """Dispatches the messages of every connection of one hub class."""
+
+    def __init__(self, hub_cls: type) -> None:
+        self.hub_cls = hub_cls
+        self.methods = describe_hub(hub_cls)
+
+    def new_hub(self, connection: HubConnection) -> Any:
+        """A fresh hub instance bound to `connection` (one per call, as in ASP.NET Core)."""
+        hub = self.hub_cls()
+        hub._bind(connection, connection.caller_context)
+        return hub
+
+    async def dispatch(self, connection: HubConnection, message: HubMessage) -> None:
+        """Handle one inbound message; raises ClientClosed when the client said goodbye."""
+        kind = type(message)
+        if kind is Invocation:
+            await self._invoke(connection, message)  # type: ignore[arg-type]
+        elif kind is Ping:
+            connection.client_pinged = True
+        elif kind is StreamItem:
+            await self._stream_item(connection, message)  # type: ignore[arg-type]
+        elif kind is Completion:
+            self._completion(connection, message)  # type: ignore[arg-type]
+        elif kind is StreamInvocation:
+            await self._invoke(connection, message)  # type: ignore[arg-type]
+        elif kind is CancelInvocation:
+            self._cancel(connection, message.invocation_id)  # type: ignore[union-attr]
+        elif kind is Close:
+            raise ClientClosed(message.error)  # type: ignore[union-attr]
+        # Ack and Sequence belong to stateful reconnect; unknown kinds are ignored.
+
+    # -- invocations ---------------------------------------------------------------------
+
+    async def _invoke(
+        self, connection: HubConnection, message: Invocation | StreamInvocation
+    ) -> None:
+        target = message.target
+        invocation_id = message.invocation_id
+        streaming = type(message) is StreamInvocation
+        descriptor = self.methods.get(normalize(target))
+        detailed = connection.options.ENABLE_DETAILED_ERRORS
+        if descriptor is None:
+            if invocation_id:
+                error = f"{errors.bind_failed(target)} HubException: {errors.METHOD_DOES_NOT_EXIST}"
+                await connection.send(Completion(invocation_id, error))
+            return
+        if descriptor.is_stream != streaming:
+            if invocation_id:
+                text = (
+                    errors.non_streaming_mismatch(target)
+                    if streaming
+                    else errors.streaming_mismatch(target)
+                )
+                await connection.send(Completion(invocation_id, text))
+            return
+        stream_ids = message.stream_ids or ()
+        if len(stream_ids) != descriptor.stream_count:
+            if invocation_id:
+                text = (
+                    f"{errors.invoke_failed(target)} HubException: Client sent "
+                    f"{len(stream_ids)} stream(s), Hub method expects "
+                    f"{descriptor.stream_count}."
+                )
+                await connection.send(Completion(invocation_id, text))
+            return
+        if descriptor.authorization is not None and not await check_requirement(
+            connection.user, descriptor.authorization
+        ):
+            if invocation_id:
+                await connection.send(Completion(invocation_id, errors.unauthorized(target)))
+            return
+        arguments = message.arguments
+        uploads: list[tuple[str, UploadStream]] | None = None
+        if descriptor.needs_binding or len(arguments) != descriptor.max_args:
+            try:
+                arguments, uploads = self._bind(connection, descriptor, arguments, stream_ids)
+            except BindingError as exc:
+                if invocation_id:
+                    error = errors.build_error(errors.bind_failed(target), exc, detailed)
+                    await connection.send(Completion(invocation_id, error))
+                return
+        if uploads:
+            streams = connection.streams_in
+            if streams is None:
+                streams = connection.streams_in = {}
+            for stream_id, stream in uploads:
+                streams[stream_id] = stream
+        loop = asyncio.get_running_loop()
+        if streaming:
+            assert invocation_id is not None
+            outgoing = connection.streams_out
+            if outgoing is None:
+                outgoing = connection.streams_out = {}
+            if invocation_id in outgoing:
+                text = f"Invocation ID '{invocation_id}' is already in use."
+                await connection.send(Completion(invocation_id, text))
+                return
+            outgoing[invocation_id] = _spawn(
+                loop, self._run_stream(connection, descriptor, arguments, invocation_id, uploads)
+            )
+            return
+        uses_slot = not uploads
+        if uses_slot and not connection.try_take_slot():
+            await connection.take_slot()
+        _spawn(
+            loop,
+            self._run(connection, descriptor, arguments, invocation_id, target, uploads, uses_slot),
+        )
+
+    def _bind(
+        self,
+        connection: HubConnection,
+        descriptor: MethodDescriptor,
+        arguments: list[Any],
+        stream_ids: Any,
+    ) -> tuple[list[Any], list[tuple[str, UploadStream]] | None]:
+        count = len(arguments)
+        if count < descriptor.min_args or (
+            descriptor.max_args is not None and count > descriptor.max_args
+        ):
+            expected = descriptor.max_args if descriptor.max_args is not None else count
+            raise BindingError(
+                f"Invocation provides {count} argument(s) but target expects {expected}."
+            )
+        bound: list[Any] = []
+        uploads: list[tuple[str, UploadStream]] = []
+        values = iter(arguments)
+        streams = iter(stream_ids)
+        capacity = connection.options.STREAM_BUFFER_CAPACITY
+        provided = 0
+        for param in descriptor.parameters:
+            if param.is_stream:
+                stream = UploadStream(capacity, param.item_convert)
+                uploads.append((next(streams), stream))
+                bound.append(stream)
+                continue
+            if provided >= count:
+                break
+            value = next(values)
+            provided += 1
+            if param.convert is not None:
+                try:
+                    value = param.convert(value)
+                except BindingError:
+                    raise BindingError(errors.BINDING_TYPES) from None
+            bound.append(value)
+        bound.extend(values)  # *args
+        return bound, uploads or None
+
+    async def _run(
+        self,
+        connection: HubConnection,
+        descriptor: MethodDescriptor,
+        arguments: list[Any],
+        invocation_id: str | None,
+        target: str,
+        uploads: list[tuple[str, UploadStream]] | None,
+        uses_slot: bool,
+    ) -> None:
+        try:
+            hub = self.new_hub(connection)
+            if descriptor.is_async:
+                result = await descriptor.func(hub, *arguments)
+            else:
+                result = await _sync_runner(descriptor)(hub, *arguments)
+            if invocation_id is not None:
+                await connection.send(Completion(invocation_id, result=result))
+        except Exception as exc:
+            if invocation_id is not None:
+                detailed = connection.options.ENABLE_DETAILED_ERRORS
+                error = errors.build_error(errors.invoke_failed(target), exc, detailed)
+                if not isinstance(exc, HubException):
+                    logger.exception("Hub method %s failed", descriptor.name)
+                await connection.send(Completion(invocation_id, error))
+            else:
+                logger.exception("Hub method %s failed", descriptor.name)
+        finally:
+            if uses_slot:
+                connection.release_slot()
+            if uploads:
+                self._drop_uploads(connection, uploads)
+
+    async def _run_stream(
+        self,
+        connection: HubConnection,
+        descriptor: MethodDescriptor,
+        arguments: list[Any],
+        invocation_id: str,
+        uploads: list[tuple[str, UploadStream]] | None,
+    ) -> None:
+        iterator: AsyncIterator[Any] | None = None
+        try:
+            hub = self.new_hub(connection)
+            produced = descriptor.func(hub, *arguments)
+            if hasattr(produced, "__await__"):
+                produced = await produced
+            if not hasattr(produced, "__aiter__"):
+                await connection.send(Completion(invocation_id, errors.not_a_stream(descriptor.name)))
+                return
+            iterator = produced.__aiter__()
+            async for item in iterator:
+                await connection.send(StreamItem(invocation_id, item))
+            await connection.send(Completion(invocation_id))
+        except asyncio.CancelledError:
+            # The client cancelled (or the connection ended): a Completion without error.
+            await connection.send(Completion(invocation_id))
+        except Exception as exc:
+            detailed = connection.options.ENABLE_DETAILED_ERRORS
+            if not isinstance(exc, HubException):
+                logger.exception("Streaming hub method %s failed", descriptor.name)
+            await connection.send(
+                Completion(invocation_id, errors.build_error(errors.STREAM_FAILED, exc, detailed))
+            )
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                try:
+                    await aclose()
+                except Exception:
+                    logger.debug("Closing the stream of %s failed", descriptor.name, exc_info=True)
+            if connection.streams_out is not None:
+                connection.streams_out.pop(invocation_id, None)
+            if uploads:
+                self._drop_uploads(connection, uploads)
+
+    @staticmethod
+    def _drop_uploads(
+        connection: HubConnection, uploads: list[tuple[str, UploadStream]]
+    ) -> None:
+        """The hub method returned: its still-open client streams end here."""
+        streams = connection.streams_in
+        for stream_id, stream in uploads:
+            stream.complete()
+            if streams is not None:
+                streams.pop(stream_id, None)
+
+    # -- client streams and cancellation -------------------------------------------------
+
+    async def _stream_item(self, connection: HubConnection, message: StreamItem) -> None:
+        streams = connection.streams_in
+        stream = streams.get(message.invocation_id) if streams else None
+        if stream is not None:
+            await stream.put(message.item)
+
+    def _completion(self, connection: HubConnection, message: Completion) -> None:
+        streams = connection.streams_in
+        stream = streams.pop(message.invocation_id, None) if streams else None
+        if stream is not None:
+            stream.complete(message.error)
+        # Completions for unknown ids are ignored, as ASP.NET Core does.
+
+    def _cancel(self, connection: HubConnection, invocation_id: str) -> None:
+        outgoing = connection.streams_out
+        task = outgoing.pop(invocation_id, None) if outgoing else None
+        if task is not None:
+            task.cancel()
+
+    # -- connection end --------------------------------------------------------------------
+
+    def connection_ended(self, connection: HubConnection) -> None:
+        """Stop the connection's streams; running invocations finish on their own."""
+        if connection.streams_out:
+            for task in list(connection.streams_out.values()):
+                task.cancel()
+            connection.streams_out.clear()
+        if connection.streams_in:
+            for stream in connection.streams_in.values():
+                stream.complete("Connection closed.")
+            connection.streams_in.clear()
+        if connection.slot_waiters:
+            for waiter in connection.slot_waiters:
+                if not waiter.done():
+                    waiter.cancel()
+            connection.slot_waiters.clear()
+
+
+_dispatchers: dict[type, HubDispatcher] = {}
+
+
+def get_dispatcher(hub_cls: type) -> HubDispatcher:
+    """The dispatcher of `hub_cls`, built once."""
+    dispatcher = _dispatchers.get(hub_cls)
+    if dispatcher is None:
+        dispatcher = _dispatchers[hub_cls] = HubDispatcher(hub_cls)
+    return dispatcher

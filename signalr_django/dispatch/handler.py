@@ -1,0 +1,126 @@
+"""A connection's life, whatever its transport: handshake, connect, messages, disconnect.
+
+Transports own the bytes; this module owns the order of events, which is ASP.NET Core's:
+handshake -> lifetime manager registers the connection -> `Hub.on_connected` -> messages ->
+Close written -> `Hub.on_disconnected(exception)` -> lifetime manager forgets it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..conf import HubOptions, hub_options
+from ..core.connection import HubConnection
+from ..core.heartbeat import get_heartbeat
+from ..exceptions import HandshakeError, HubException, ProtocolError
+from ..hub import HubCallerContext
+from ..lifetime.manager import get_lifetime_manager
+from ..protocol import Close, HubProtocol, TransferFormat, get_protocol
+from ..protocol.handshake import parse_handshake
+from . import errors
+from .dispatcher import ClientClosed, get_dispatcher
+
+logger = logging.getLogger(__name__)
+
+
+class ConnectionRefused(Exception):
+    """`Hub.on_connected` raised: the connection ends with a Close that forbids reconnects."""
+
+    def __init__(self, close: Close, cause: Exception) -> None:
+        super().__init__(close.error)
+        self.close = close
+        self.cause = cause
+
+
+class HubConnectionHandler:
+    """Drives the connections of one hub class."""
+
+    def __init__(self, hub_cls: type, options: HubOptions | None = None) -> None:
+        self.hub_cls = hub_cls
+        self.options = options or hub_options(hub_cls)
+        self.dispatcher = get_dispatcher(hub_cls)
+        self.lifetime = get_lifetime_manager(hub_cls)
+
+    def select_protocol(self, record: str, transfer_formats: tuple[TransferFormat, ...]) -> tuple[
+        HubProtocol, int
+    ]:
+        """Parse a handshake request and choose the protocol; raises HandshakeError."""
+        request = parse_handshake(record, self.options.ENABLE_DETAILED_ERRORS)
+        supported = self.options.SUPPORTED_PROTOCOLS
+        protocol = get_protocol(request.protocol)
+        if protocol is None or (supported is not None and request.protocol not in supported):
+            raise HandshakeError(f"The protocol '{request.protocol}' is not supported.")
+        if not protocol.is_version_supported(request.version):
+            raise HandshakeError(
+                f"The server does not support version {request.version} of the "
+                f"'{request.protocol}' protocol."
+            )
+        if protocol.transfer_format not in transfer_formats:
+            raise HandshakeError(
+                f"Cannot use the '{protocol.name}' protocol on the current transport. The "
+                f"transport does not support '{protocol.transfer_format.value}' transfer format."
+            )
+        return protocol, request.version
+
+    async def connected(self, connection: HubConnection) -> None:
+        """Register the connection and run `Hub.on_connected`; raises ConnectionRefused."""
+        connection.caller_context = HubCallerContext(connection)
+        self.lifetime.on_connected(connection)
+        if connection.transport != "LongPolling" or connection.options.CLIENT_TIMEOUT_INTERVAL:
+            get_heartbeat().add(connection)
+        try:
+            await self.dispatcher.new_hub(connection).on_connected()
+        except Exception as exc:
+            detailed = self.options.ENABLE_DETAILED_ERRORS
+            error = errors.build_error(errors.CONNECTION_ERROR, exc, detailed)
+            if not isinstance(exc, HubException):
+                logger.exception("on_connected of %s failed", self.hub_cls.__qualname__)
+            raise ConnectionRefused(Close(error), exc) from exc
+
+    async def receive(self, connection: HubConnection, records: list[Any]) -> None:
+        """Decode and dispatch framed records; raises ProtocolError or ClientClosed."""
+        decode = connection.protocol.decode
+        dispatch = self.dispatcher.dispatch
+        for record in records:
+            message = decode(record)
+            if message is not None:
+                await dispatch(connection, message)
+
+    def close_for(self, exc: BaseException | None) -> Close:
+        """The Close message that ends a connection because of `exc`."""
+        if exc is None or isinstance(exc, ClientClosed):
+            return Close()
+        if isinstance(exc, ConnectionRefused):
+            return exc.close
+        detailed = self.options.ENABLE_DETAILED_ERRORS
+        allow = isinstance(exc, ProtocolError | TimeoutError) or not isinstance(exc, HubException)
+        return Close(errors.build_error(errors.CONNECTION_ERROR, exc, detailed), allow)
+
+    async def disconnected(self, connection: HubConnection, exc: BaseException | None) -> None:
+        """Run `Hub.on_disconnected` and forget the connection."""
+        connection.mark_closed()
+        get_heartbeat().remove(connection)
+        self.dispatcher.connection_ended(connection)
+        if not isinstance(exc, ConnectionRefused):
+            reason: Exception | None
+            if isinstance(exc, ClientClosed):
+                reason = HubException(exc.error) if exc.error else None
+            else:
+                reason = exc if isinstance(exc, Exception) else None
+            try:
+                await self.dispatcher.new_hub(connection).on_disconnected(reason)
+            except Exception:
+                logger.exception("on_disconnected of %s failed", self.hub_cls.__qualname__)
+        self.lifetime.on_disconnected(connection)
+
+
+_handlers: dict[type, HubConnectionHandler] = {}
+
+
+def get_handler(hub_cls: type) -> HubConnectionHandler:
+    """The handler of `hub_cls` (options resolved when first used)."""
+    handler = _handlers.get(hub_cls)
+    if handler is None or handler.options is not hub_options(hub_cls):
+        handler = _handlers[hub_cls] = HubConnectionHandler(hub_cls)
+    return handler

@@ -1,0 +1,53 @@
+"""`HubEndpoint`: the ASGI application that serves one hub at one URL.
+
+It answers `POST {path}/negotiate`, the WebSocket upgrade on `{path}`, and the HTTP
+transports' requests on `{path}`. It is a plain ASGI app, usable in a Channels `URLRouter`
+(see `map_hub`) or mounted by any ASGI router.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .conf import HubOptions
+from .dispatch.handler import get_handler
+from .transports.http import serve_connection_request, serve_negotiate
+from .transports.websocket import serve_websocket
+
+
+class HubEndpoint:
+    """ASGI app for one hub class."""
+
+    def __init__(self, hub_cls: type, overrides: dict[str, Any] | None = None) -> None:
+        from .dispatch.methods import describe_hub
+
+        self.hub_cls = hub_cls
+        self.overrides = dict(overrides or {})
+        describe_hub(hub_cls)  # configuration errors surface at start-up, not on first call
+
+    @property
+    def options(self) -> HubOptions:
+        """The hub's resolved options."""
+        return get_handler(self.hub_cls).options
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Route by scope type and path."""
+        handler = get_handler(self.hub_cls)
+        kind = scope["type"]
+        if kind == "websocket":
+            await serve_websocket(handler, scope, receive, send)
+        elif kind == "http":
+            if _is_negotiate(scope):
+                await serve_negotiate(self.hub_cls, handler.options, scope, receive, send)
+            else:
+                await serve_connection_request(handler.options, scope, receive, send)
+        elif kind == "lifespan":
+            return
+
+
+def _is_negotiate(scope: dict[str, Any]) -> bool:
+    route = scope.get("url_route")
+    if route is not None and "signalr_negotiate" in route.get("kwargs", {}):
+        return bool(route["kwargs"]["signalr_negotiate"])
+    path: str = scope.get("path", "")
+    return path.rstrip("/").endswith("/negotiate")

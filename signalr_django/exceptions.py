@@ -1,0 +1,35 @@
+"""The exception hierarchy (foundation layer: imports nothing of the package)."""
+
+from __future__ import annotations
+
+
+class HubException(Exception):
+    """An error whose message is always sent to the client.
+
+    Raise it from a hub method to fail the invocation with a message the caller may read;
+    any other exception reaches the client only when detailed errors are enabled.
+    """
+
+
+class ProtocolError(Exception):
+    """The peer sent bytes that are not a valid hub protocol message; the connection closes."""
+
+
+class HandshakeError(Exception):
+    """The handshake failed; the message is the exact text sent back to the client."""
+
+
+class BindingError(Exception):
+    """Invocation arguments do not fit the hub method; only that invocation fails."""
+
+
+class MessageTooLargeError(ProtocolError):
+    """A single inbound message exceeded the maximum receive size."""
+
+
+class HubConfigurationError(Exception):
+    """A hub class or setting is invalid (raised at start-up, never on the wire)."""
+
+
+class ConnectionNotFoundError(Exception):
+    """A send or group change addressed a connection that does not exist."""

@@ -1,0 +1,22 @@
+"""`map_hub`: put a hub on a URL, like ASP.NET Core's `MapHub<T>("/path")`."""
+
+from __future__ import annotations
+
+import re
+
+from django.urls import URLPattern, re_path
+
+from .endpoint import HubEndpoint
+
+
+def map_hub(route: str, hub_cls: type) -> URLPattern:
+    """A URL pattern serving `hub_cls` at `route` (and `route/negotiate`).
+
+    Put the same pattern in both the `http` and the `websocket` `URLRouter` of the ASGI
+    application: negotiate and the HTTP transports arrive as HTTP, the WebSocket transport
+    as a WebSocket. `route` is a plain path such as `"hubs/chat"`; a trailing slash is
+    optional for clients. Per-hub settings live on the hub's `options` attribute.
+    """
+    base = re.escape(route.strip("/"))
+    pattern = rf"^{base}(?P<signalr_negotiate>/negotiate)?/?$"
+    return re_path(pattern, HubEndpoint(hub_cls))  # type: ignore[arg-type]

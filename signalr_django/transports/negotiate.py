@@ -1,0 +1,120 @@
+"""Negotiate: connection ids, secret connection tokens and the response body.
+
+The connection token is stateless: it carries the public connection id, the time it was
+issued and an HMAC over both and the user that negotiated, keyed by SECRET_KEY. Any worker
+can verify it without shared state (the basis for running without sticky sessions), nobody
+can forge one, and a token taken from one user is useless to another.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from ..conf import HubOptions
+
+TRANSFER_FORMATS = {
+    "WebSockets": ["Text", "Binary"],
+    "ServerSentEvents": ["Text"],
+    "LongPolling": ["Text", "Binary"],
+}
+ORDER = ("WebSockets", "ServerSentEvents", "LongPolling")
+
+
+def new_connection_id() -> str:
+    """16 random bytes, base64url without padding (22 characters), as ASP.NET Core makes."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode("ascii")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _signature(connection_id: str, issued: int, user_key: str) -> str:
+    key = hashlib.sha256(b"signalr_django.connection_token" + settings.SECRET_KEY.encode()).digest()
+    message = f"{connection_id}|{issued}|{user_key}".encode()
+    return _b64(hmac.new(key, message, hashlib.sha256).digest()[:18])
+
+
+def make_connection_token(connection_id: str, user_key: str) -> str:
+    """A secret token naming `connection_id`, bound to the negotiating user."""
+    issued = int(time.time())
+    return f"{connection_id}.{issued:x}.{_signature(connection_id, issued, user_key)}"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionToken:
+    """A verified token."""
+
+    connection_id: str
+    issued: int
+
+
+def read_connection_token(token: str, user_key: str) -> ConnectionToken | None:
+    """Verify a token for the user of this request; None when forged, foreign or malformed."""
+    parts = token.split(".")
+    if len(parts) != 3 or len(token) > 200:
+        return None
+    connection_id, issued_hex, signature = parts
+    try:
+        issued = int(issued_hex, 16)
+    except ValueError:
+        return None
+    expected = _signature(connection_id, issued, user_key)
+    if not hmac.compare_digest(expected, signature):
+        return None
+    return ConnectionToken(connection_id, issued)
+
+
+def user_key(user: Any) -> str:
+    """What a token is bound to: the user's primary key, empty for anonymous users."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return ""
+    return str(user.pk)
+
+
+def parse_version(raw: str | None, options: HubOptions) -> int | str:
+    """The negotiate version to answer with, or an error text."""
+    if raw is None:
+        version = 0
+    else:
+        try:
+            version = int(raw)
+        except ValueError:
+            return "The client requested a non-integer protocol version."
+    if version < options.MINIMUM_NEGOTIATE_VERSION:
+        return f"The client requested version '{version}', but the server does not support this version."
+    return min(version, 1)
+
+
+def negotiate_body(
+    version: int, connection_id: str, token: str, options: HubOptions
+) -> bytes:
+    """The negotiate response, transports in server order (the JS client keeps that order)."""
+    # Version 0 has no separate token: the id itself is sent back as `id`, so it must be
+    # the signed token (as in ASP.NET Core, where a v0 id is also the token).
+    body: dict[str, Any] = {
+        "negotiateVersion": version,
+        "connectionId": connection_id if version > 0 else token,
+    }
+    if version > 0:
+        body["connectionToken"] = token
+    body["availableTransports"] = [
+        {"transport": name, "transferFormats": TRANSFER_FORMATS[name]}
+        for name in ORDER
+        if name in options.TRANSPORTS
+    ]
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def error_body(message: str) -> bytes:
+    """A negotiate error: status 200 with only an `error` property, as the clients expect."""
+    return json.dumps({"error": message}, separators=(",", ":")).encode()

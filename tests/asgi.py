@@ -1,0 +1,32 @@
+"""ASGI application of the test project: the test hubs plus the Django views."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.core.asgi import get_asgi_application  # noqa: E402
+from django.urls import re_path  # noqa: E402
+
+django_asgi_app = get_asgi_application()
+
+from signalr_django import map_hub  # noqa: E402
+
+from .testapp.hubs import AuthHub, DetailedHub, TestHub, WatchHub  # noqa: E402
+
+hubs = [
+    map_hub("hubs/test", TestHub),
+    map_hub("hubs/detailed", DetailedHub),
+    map_hub("hubs/auth", AuthHub),
+    map_hub("hubs/watch", WatchHub),
+]
+
+application = ProtocolTypeRouter(
+    {
+        "http": AuthMiddlewareStack(URLRouter([*hubs, re_path(r"", django_asgi_app)])),
+        "websocket": AuthMiddlewareStack(URLRouter(hubs)),
+    }
+)

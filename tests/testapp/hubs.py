@@ -1,0 +1,185 @@
+"""Hubs exercised by the end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import decimal
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from signalr_django import Hub, HubException, authorize, hub_method
+
+EVENTS: list[str] = []
+
+
+@dataclass
+class Point:
+    """A value object bound from a JSON object."""
+
+    x_value: int
+    y_value: int
+
+
+class TestHub(Hub):
+    """Every feature the official client can drive."""
+
+    async def on_connected(self) -> None:
+        self.context.items["joined"] = dt.datetime.now(dt.UTC)
+        if self.context.query.get("refuse") == "1":
+            raise HubException("refused by on_connected")
+
+    async def on_disconnected(self, exception: Exception | None) -> None:
+        EVENTS.append(f"disconnected:{self.context.connection_id}")
+
+    async def echo(self, message: Any) -> Any:
+        return message
+
+    def sync_echo(self, message: str) -> str:
+        return f"sync:{message}"
+
+    async def add(self, a: int, b: int) -> int:
+        return a + b
+
+    async def void_method(self) -> None:
+        return None
+
+    async def connection_info(self) -> dict[str, Any]:
+        ctx = self.context
+        return {
+            "connectionId": ctx.connection_id,
+            "user": ctx.user_identifier,
+            "transport": ctx.transport,
+            "protocol": ctx.protocol,
+            "query": dict(ctx.query),
+            "hasJoined": "joined" in ctx.items,
+            "userAgent": ctx.headers.get("user-agent", ""),
+        }
+
+    async def values(self) -> dict[str, Any]:
+        return {
+            "bytes": b"\x00\x01hi",
+            "when": dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC),
+            "id": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+            "price": decimal.Decimal("12.50"),
+            "point": Point(1, 2),
+            "tags": {"a"},
+        }
+
+    async def bind_values(
+        self, when: dt.datetime, data: bytes, point: Point, ids: list[uuid.UUID]
+    ) -> list[Any]:
+        return [when.year, data.decode(), point.x_value + point.y_value, str(ids[0])]
+
+    async def fail(self) -> None:
+        raise ValueError("secret detail")
+
+    async def fail_hub(self) -> None:
+        raise HubException("told the client")
+
+    async def send_to_all(self, message: str) -> None:
+        await self.clients.all.send("Receive", "all", message)
+
+    async def send_to_caller(self, message: str) -> None:
+        await self.clients.caller.send("Receive", "caller", message)
+
+    async def send_to_others(self, message: str) -> None:
+        await self.clients.others.send("Receive", "others", message)
+
+    async def send_to_client(self, connection_id: str, message: str) -> None:
+        await self.clients.client(connection_id).send("Receive", "client", message)
+
+    async def send_to_clients(self, connection_ids: list[str], message: str) -> None:
+        await self.clients.clients(connection_ids).send("Receive", "clients", message)
+
+    async def send_all_except(self, connection_ids: list[str], message: str) -> None:
+        await self.clients.all_except(connection_ids).send("Receive", "allExcept", message)
+
+    async def join(self, group: str) -> None:
+        await self.groups.add_to_group(self.context.connection_id, group)
+
+    async def leave(self, group: str) -> None:
+        await self.groups.remove_from_group(self.context.connection_id, group)
+
+    async def send_to_group(self, group: str, message: str) -> None:
+        await self.clients.group(group).send("Receive", "group", message)
+
+    async def send_to_groups(self, groups: list[str], message: str) -> None:
+        await self.clients.groups(groups).send("Receive", "groups", message)
+
+    async def send_group_except(self, group: str, ids: list[str], message: str) -> None:
+        await self.clients.group_except(group, ids).send("Receive", "groupExcept", message)
+
+    async def send_others_in_group(self, group: str, message: str) -> None:
+        await self.clients.others_in_group(group).send("Receive", "othersInGroup", message)
+
+    async def send_to_user(self, user_id: str, message: str) -> None:
+        await self.clients.user(user_id).send("Receive", "user", message)
+
+    async def send_to_users(self, user_ids: list[str], message: str) -> None:
+        await self.clients.users(user_ids).send("Receive", "users", message)
+
+    async def counter(self, count: int, delay: float) -> AsyncIterator[int]:
+        try:
+            for i in range(count):
+                yield i
+                await asyncio.sleep(delay)
+        finally:
+            EVENTS.append(f"counter-closed:{self.context.connection_id}")
+
+    async def failing_stream(self) -> AsyncIterator[int]:
+        yield 1
+        raise ValueError("stream broke")
+
+    async def upload(self, prefix: str, items: AsyncIterator[str]) -> str:
+        collected = [item async for item in items]
+        return prefix + ",".join(collected)
+
+    async def upload_sum(self, numbers: AsyncIterator[int]) -> int:
+        return sum([n async for n in numbers])
+
+    async def abort_me(self) -> None:
+        self.context.abort()
+
+    async def slow(self, delay: float) -> str:
+        await asyncio.sleep(delay)
+        return "slow done"
+
+    @hub_method(name="Renamed")
+    async def original_name(self) -> str:
+        return "renamed ok"
+
+    async def events(self) -> list[str]:
+        return list(EVENTS)
+
+    async def _private(self) -> str:
+        return "never"
+
+
+class DetailedHub(TestHub):
+    """The same methods with detailed errors on."""
+
+    options = {"ENABLE_DETAILED_ERRORS": True}
+
+
+@authorize
+class AuthHub(Hub):
+    """Only for authenticated users; one method needs a permission."""
+
+    async def who_am_i(self) -> str:
+        return str(self.context.user.get_username())
+
+    @authorize(permissions=["auth.view_user"])
+    async def admin_only(self) -> str:
+        return "admin ok"
+
+
+class WatchHub(Hub):
+    """Short keep-alive and client timeout, to observe them in tests."""
+
+    options = {"KEEP_ALIVE_INTERVAL": 1.0, "CLIENT_TIMEOUT_INTERVAL": 3.0}
+
+    async def echo(self, message: Any) -> Any:
+        return message
