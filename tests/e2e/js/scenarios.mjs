@@ -1,0 +1,339 @@
+// End-to-end scenarios run with the official @microsoft/signalr client against a real Daphne.
+import assert from "node:assert/strict";
+import { connect, expectError, inbox, signalR, sleep, started, streamAll } from "./lib.mjs";
+
+async function makeUser(base, name, perm = false) {
+  const response = await fetch(`${base}/make-user?name=${name}${perm ? "&perm=1" : ""}`);
+  assert.equal(response.status, 200);
+  return response.json();
+}
+
+export async function invokeAndSend(base) {
+  const c = await started(base);
+  assert.equal(await c.invoke("Echo", "hi"), "hi");
+  assert.deepEqual(await c.invoke("echo", { a: [1, 2, null] }), { a: [1, 2, null] });
+  assert.equal(await c.invoke("Add", 2, 3), 5);
+  assert.equal(await c.invoke("add", 40, 2), 42);
+  assert.equal(await c.invoke("SyncEcho", "x"), "sync:x");
+  assert.equal(await c.invoke("VoidMethod"), null);
+  assert.equal(await c.invoke("Renamed"), "renamed ok");
+  const box = inbox(c);
+  await c.send("SendToCaller", "via send");
+  await box.wait(1);
+  assert.deepEqual(box.items[0], ["caller", "via send"]);
+  const info = await c.invoke("ConnectionInfo");
+  assert.equal(info.connectionId, c.connectionId);
+  assert.equal(info.transport, "WebSockets");
+  assert.equal(info.protocol, "json");
+  assert.equal(info.hasJoined, true);
+  await c.stop();
+  return info;
+}
+
+export async function values(base) {
+  const c = await started(base);
+  const v = await c.invoke("Values");
+  assert.equal(v.bytes, Buffer.from("\x00\x01hi", "latin1").toString("base64"));
+  assert.equal(new Date(v.when).toISOString(), "2024-05-06T07:08:09.000Z");
+  assert.equal(v.id, "12345678-1234-5678-1234-567812345678");
+  assert.equal(v.price, "12.50");
+  assert.deepEqual(v.point, { xValue: 1, yValue: 2 });
+  assert.deepEqual(v.tags, ["a"]);
+  const bound = await c.invoke(
+    "BindValues",
+    new Date(Date.UTC(2031, 0, 2)).toISOString(),
+    Buffer.from("data").toString("base64"),
+    { xValue: 3, YValue: 4 },
+    ["12345678-1234-5678-1234-567812345678"],
+  );
+  assert.deepEqual(bound, [2031, "data", 7, "12345678-1234-5678-1234-567812345678"]);
+  await c.stop();
+  return v;
+}
+
+export async function errors(base) {
+  const c = await started(base);
+  const out = {
+    unknown: await expectError(c.invoke("DoesNotExist")),
+    privateName: await expectError(c.invoke("_private")),
+    baseMember: await expectError(c.invoke("OnConnected")),
+    argCount: await expectError(c.invoke("Add", 1)),
+    binding: await expectError(c.invoke("Add", "one", 2)),
+    failure: await expectError(c.invoke("Fail")),
+    hubException: await expectError(c.invoke("FailHub")),
+    streamMismatch: await expectError(c.invoke("Counter", 1, 0)),
+  };
+  // The connection is still usable after every one of them.
+  assert.equal(await c.invoke("Echo", "alive"), "alive");
+  await c.stop();
+  return out;
+}
+
+export async function detailedErrors(base) {
+  const c = await started(base, "/hubs/detailed");
+  const out = {
+    argCount: await expectError(c.invoke("Add", 1)),
+    binding: await expectError(c.invoke("Add", "one", 2)),
+    failure: await expectError(c.invoke("Fail")),
+    hubException: await expectError(c.invoke("FailHub")),
+    streamFailure: await expectError(streamAll(c, "FailingStream")),
+  };
+  await c.stop();
+  return out;
+}
+
+export async function clientTargets(base) {
+  const [a, b, c] = await Promise.all([started(base), started(base), started(base)]);
+  const [ia, ib, ic] = [inbox(a), inbox(b), inbox(c)];
+  const counts = () => [ia.items.length, ib.items.length, ic.items.length];
+  const settle = () => sleep(150);
+
+  await a.invoke("SendToOthers", "o");
+  await Promise.all([ib.wait(1), ic.wait(1)]);
+  await settle();
+  assert.deepEqual(counts(), [0, 1, 1]);
+
+  await a.invoke("SendToClient", b.connectionId, "direct");
+  await ib.wait(2);
+  await a.invoke("SendToClients", [a.connectionId, c.connectionId], "many");
+  await Promise.all([ia.wait(1), ic.wait(2)]);
+  await a.invoke("SendAllExcept", [b.connectionId], "except");
+  await Promise.all([ia.wait(2), ic.wait(3)]);
+  await settle();
+  assert.deepEqual(counts(), [2, 2, 3]);
+  assert.deepEqual(ib.items[1], ["client", "direct"]);
+  assert.deepEqual(ia.items[1], ["allExcept", "except"]);
+
+  await Promise.all([a.invoke("Join", "room"), b.invoke("Join", "room"), c.invoke("Join", "other")]);
+  await a.invoke("SendToGroup", "room", "g");
+  await Promise.all([ia.wait(3), ib.wait(3)]);
+  await a.invoke("SendOthersInGroup", "room", "oig");
+  await ib.wait(4);
+  await a.invoke("SendGroupExcept", "room", [a.connectionId], "ge");
+  await ib.wait(5);
+  await a.invoke("SendToGroups", ["room", "other"], "gs");
+  await Promise.all([ia.wait(4), ib.wait(6), ic.wait(4)]);
+  await settle();
+  assert.deepEqual(counts(), [4, 6, 4]);
+  assert.deepEqual(ib.items.slice(2).map((i) => i[0]), ["group", "othersInGroup", "groupExcept", "groups"]);
+  assert.deepEqual(ic.items[3], ["groups", "gs"]);
+
+  await b.invoke("Leave", "room");
+  await a.invoke("SendToGroup", "room", "after leave");
+  await ia.wait(5);
+  await settle();
+  assert.deepEqual(counts(), [5, 6, 4]);
+
+  await c.invoke("SendToAll", "everyone");
+  await Promise.all([ia.wait(6), ib.wait(7), ic.wait(5)]);
+  // Sends to nobody are silent no-ops.
+  await a.invoke("SendToGroup", "nobody-here", "x");
+  await a.invoke("SendToClient", "no-such-connection", "x");
+  await settle();
+  assert.deepEqual(counts(), [6, 7, 5]);
+  await Promise.all([a.stop(), b.stop(), c.stop()]);
+  return { a: ia.items, b: ib.items, c: ic.items };
+}
+
+export async function users(base) {
+  const alice = await makeUser(base, "alice");
+  const bob = await makeUser(base, "bob");
+  const opts = (u) => ({ accessTokenFactory: () => u.token });
+  const [a1, a2, b1, anon] = await Promise.all([
+    started(base, "/hubs/test", opts(alice)),
+    started(base, "/hubs/test", opts(alice)),
+    started(base, "/hubs/test", opts(bob)),
+    started(base),
+  ]);
+  const boxes = [a1, a2, b1, anon].map((c) => inbox(c));
+  assert.equal((await a1.invoke("ConnectionInfo")).user, alice.id);
+  assert.equal((await anon.invoke("ConnectionInfo")).user, null);
+  await anon.invoke("SendToUser", alice.id, "for alice");
+  await Promise.all([boxes[0].wait(1), boxes[1].wait(1)]);
+  await anon.invoke("SendToUsers", [alice.id, bob.id], "for both");
+  await Promise.all([boxes[0].wait(2), boxes[1].wait(2), boxes[2].wait(1)]);
+  await sleep(150);
+  assert.deepEqual(boxes.map((b) => b.items.length), [2, 2, 1, 0]);
+  await Promise.all([a1.stop(), a2.stop(), b1.stop(), anon.stop()]);
+  return { alice: boxes[0].items, bob: boxes[2].items };
+}
+
+export async function streaming(base) {
+  const c = await started(base);
+  const items = await streamAll(c, "Counter", 5, 0.001);
+  assert.deepEqual(items, [0, 1, 2, 3, 4]);
+  // Cancel a long stream part-way: the server stops the generator.
+  const received = [];
+  const subscription = c.stream("Counter", 1000, 0.02).subscribe({
+    next: (i) => received.push(i),
+    complete: () => {},
+    error: () => {},
+  });
+  while (received.length < 3) await sleep(10);
+  subscription.dispose();
+  let events = [];
+  for (let i = 0; i < 100; i++) {
+    events = await c.invoke("Events");
+    if (events.includes(`counter-closed:${c.connectionId}`)) break;
+    await sleep(20);
+  }
+  assert.ok(events.includes(`counter-closed:${c.connectionId}`), "generator was not closed");
+  const countAtCancel = received.length;
+  await sleep(200);
+  assert.ok(received.length <= countAtCancel + 1);
+  assert.ok(received.length < 1000);
+
+  const failed = await expectError(streamAll(c, "FailingStream"));
+  assert.equal(failed, "An error occurred on the server while streaming results.");
+  await c.stop();
+  return { items, cancelledAfter: received.length, failed };
+}
+
+export async function uploadStreams(base) {
+  const c = await started(base);
+  const subject = new signalR.Subject();
+  const pending = c.invoke("Upload", "got:", subject);
+  for (const item of ["a", "b", "c"]) {
+    subject.next(item);
+    await sleep(5);
+  }
+  subject.complete();
+  const joined = await pending;
+  assert.equal(joined, "got:a,b,c");
+
+  const numbers = new signalR.Subject();
+  const sum = c.invoke("UploadSum", numbers);
+  for (let i = 1; i <= 50; i++) numbers.next(i);
+  numbers.complete();
+  assert.equal(await sum, 1275);
+
+  // A stream argument where the method expects none fails that call only.
+  const wrong = new signalR.Subject();
+  const err = await expectError(c.invoke("Echo", wrong));
+  wrong.complete();
+  assert.equal(await c.invoke("Echo", "still here"), "still here");
+  await c.stop();
+  return { joined, sum: 1275, wrong: err };
+}
+
+export async function serverClose(base) {
+  const c = await started(base);
+  const closed = new Promise((resolve) => c.onclose((error) => resolve(error ? error.message : null)));
+  await c.send("AbortMe");
+  const reason = await closed;
+  assert.equal(c.state, signalR.HubConnectionState.Disconnected);
+
+  const refused = connect(base, "/hubs/test?refuse=1");
+  const refusedClosed = new Promise((resolve) => refused.onclose((e) => resolve(e ? e.message : null)));
+  let startError = null;
+  try {
+    await refused.start();
+  } catch (e) {
+    startError = e.message;
+  }
+  const refusedReason = startError ?? (await refusedClosed);
+  return { abort: reason, refused: refusedReason };
+}
+
+export async function keepAlive(base) {
+  // The WatchHub pings every second: a client with a 2.5 s server timeout stays connected.
+  const c = connect(base, "/hubs/watch");
+  c.serverTimeoutInMilliseconds = 2500;
+  c.keepAliveIntervalInMilliseconds = 1000;
+  let closedWith;
+  c.onclose((e) => (closedWith = e ? e.message : "clean"));
+  await c.start();
+  await sleep(4500);
+  assert.equal(closedWith, undefined, "the client timed out: the server did not ping");
+  assert.equal(await c.invoke("Echo", 1), 1);
+  await c.stop();
+
+  // A client that stops pinging is closed by the server after its 3 s client timeout.
+  const quiet = connect(base, "/hubs/watch");
+  quiet.keepAliveIntervalInMilliseconds = 60000;
+  quiet.serverTimeoutInMilliseconds = 60000;
+  const closed = new Promise((resolve) => quiet.onclose((e) => resolve(e ? e.message : null)));
+  await quiet.start();
+  const started_ = Date.now();
+  const reason = await closed;
+  const after = (Date.now() - started_) / 1000;
+  assert.ok(after >= 2.5 && after < 8, `closed after ${after} s`);
+  return { reason, after };
+}
+
+export async function authorization(base) {
+  const carol = await makeUser(base, "carol");
+  const admin = await makeUser(base, "root", true);
+  const anonymous = connect(base, "/hubs/auth");
+  const refused = await expectError(anonymous.start());
+  const badToken = await expectError(
+    connect(base, "/hubs/auth", { accessTokenFactory: () => "forged.token" }).start(),
+  );
+  const c = await started(base, "/hubs/auth", { accessTokenFactory: () => carol.token });
+  const who = await c.invoke("WhoAmI");
+  const denied = await expectError(c.invoke("AdminOnly"));
+  await c.stop();
+  const a = await started(base, "/hubs/auth", { accessTokenFactory: () => admin.token });
+  const allowed = await a.invoke("AdminOnly");
+  await a.stop();
+  return { refused, badToken, who, denied, allowed };
+}
+
+export async function hubContextFromView(base) {
+  const [a, b] = await Promise.all([started(base), started(base)]);
+  const [ia, ib] = [inbox(a), inbox(b)];
+  await b.invoke("Join", "viewers");
+  let response = await fetch(`${base}/broadcast?message=hello`);
+  assert.equal(await response.text(), "sent");
+  await Promise.all([ia.wait(1), ib.wait(1)]);
+  response = await fetch(`${base}/broadcast?target=group&group=viewers&message=g`);
+  await ib.wait(2);
+  response = await fetch(`${base}/broadcast?target=client&id=${a.connectionId}&message=c`);
+  await ia.wait(2);
+  await sleep(100);
+  await Promise.all([a.stop(), b.stop()]);
+  return { a: ia.items, b: ib.items };
+}
+
+export async function skipNegotiation(base) {
+  const c = connect(base, "/hubs/test", {
+    skipNegotiation: true,
+    transport: signalR.HttpTransportType.WebSockets,
+  });
+  await c.start();
+  const info = await c.invoke("ConnectionInfo");
+  assert.equal(info.transport, "WebSockets");
+  assert.equal(c.connectionId, null);
+  assert.equal(typeof info.connectionId, "string");
+  await c.stop();
+  return info;
+}
+
+export async function parallelInvocations(base) {
+  // One invocation at a time per client (the default): a slow call delays the next one,
+  // while the connection keeps serving other clients.
+  const c = await started(base);
+  const other = await started(base);
+  const t0 = Date.now();
+  const slow = c.invoke("Slow", 0.5);
+  const fast = c.invoke("Echo", "queued");
+  const otherResult = await other.invoke("Echo", "independent");
+  const otherTime = Date.now() - t0;
+  const fastResult = await fast;
+  const fastTime = Date.now() - t0;
+  assert.equal(await slow, "slow done");
+  assert.equal(fastResult, "queued");
+  assert.equal(otherResult, "independent");
+  assert.ok(otherTime < 400, `other client waited ${otherTime} ms`);
+  assert.ok(fastTime >= 450, `second invocation ran after ${fastTime} ms`);
+  await Promise.all([c.stop(), other.stop()]);
+  return { otherTime, fastTime };
+}
+
+export async function messageTooLarge(base) {
+  const c = await started(base);
+  const closed = new Promise((resolve) => c.onclose((e) => resolve(e ? e.message : null)));
+  c.invoke("Echo", "x".repeat(40 * 1024)).catch(() => {});
+  const reason = await closed;
+  return { reason };
+}

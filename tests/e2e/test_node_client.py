@@ -1,0 +1,149 @@
+"""The official JavaScript client (@microsoft/signalr in Node) against a real Daphne."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.servers import Server
+
+from .conftest import run_node
+
+pytestmark = pytest.mark.e2e
+
+
+def scenario(name: str, server: Server) -> Any:
+    return run_node("run.mjs", name, server.url)
+
+
+def test_invoke_and_send(server: Server) -> None:
+    """Invocations return results, void methods return null, `send` does not wait."""
+    info = scenario("invokeAndSend", server)
+    assert info["transport"] == "WebSockets"
+    assert "node" in info["userAgent"].lower() or info["userAgent"]
+
+
+def test_values_travel_as_dotnet_would_write_them(server: Server) -> None:
+    """bytes, datetime, UUID, Decimal and dataclasses arrive and bind as documented."""
+    scenario("values", server)
+
+
+def test_error_messages_are_exact(server: Server) -> None:
+    """Error texts match ASP.NET Core's, and the connection survives every one."""
+    out = scenario("errors", server)
+    assert out["unknown"] == (
+        "Failed to invoke 'DoesNotExist' due to an error on the server. "
+        "HubException: Method does not exist."
+    )
+    assert out["privateName"].endswith("HubException: Method does not exist.")
+    assert out["baseMember"].endswith("HubException: Method does not exist.")
+    assert out["argCount"] == "Failed to invoke 'Add' due to an error on the server."
+    assert out["binding"] == "Failed to invoke 'Add' due to an error on the server."
+    assert out["failure"] == "An unexpected error occurred invoking 'Fail' on the server."
+    assert out["hubException"] == (
+        "An unexpected error occurred invoking 'FailHub' on the server. "
+        "HubException: told the client"
+    )
+    assert out["streamMismatch"] == (
+        "The client attempted to invoke the streaming 'Counter' method with a "
+        "non-streaming invocation."
+    )
+
+
+def test_detailed_errors(server: Server) -> None:
+    """With ENABLE_DETAILED_ERRORS the exception type and message reach the client."""
+    out = scenario("detailedErrors", server)
+    assert out["argCount"] == (
+        "Failed to invoke 'Add' due to an error on the server. "
+        "InvalidDataException: Invocation provides 1 argument(s) but target expects 2."
+    )
+    assert out["binding"] == (
+        "Failed to invoke 'Add' due to an error on the server. InvalidDataException: "
+        "Error binding arguments. Make sure that the types of the provided values match "
+        "the types of the hub method being invoked."
+    )
+    assert out["failure"] == (
+        "An unexpected error occurred invoking 'Fail' on the server. ValueError: secret detail"
+    )
+    assert out["hubException"].endswith("HubException: told the client")
+    assert out["streamFailure"] == (
+        "An error occurred on the server while streaming results. ValueError: stream broke"
+    )
+
+
+def test_every_clients_target(server: Server) -> None:
+    """all, caller, others, client, clients, all_except, group(s), group_except, others_in_group."""
+    scenario("clientTargets", server)
+
+
+def test_users(server: Server) -> None:
+    """clients.user / clients.users reach every connection of the user, and only those."""
+    out = scenario("users", server)
+    assert out["alice"] == [["user", "for alice"], ["users", "for both"]]
+    assert out["bob"] == [["users", "for both"]]
+
+
+def test_streaming_with_cancellation(server: Server) -> None:
+    """Async generators stream; disposing the subscription stops the generator."""
+    out = scenario("streaming", server)
+    assert out["items"] == [0, 1, 2, 3, 4]
+
+
+def test_client_to_server_streams(server: Server) -> None:
+    """A Subject argument arrives as an async iterator parameter."""
+    out = scenario("uploadStreams", server)
+    assert out["joined"] == "got:a,b,c"
+    assert out["wrong"] == (
+        "An unexpected error occurred invoking 'Echo' on the server. "
+        "HubException: Client sent 1 stream(s), Hub method expects 0."
+    )
+
+
+def test_server_initiated_close(server: Server) -> None:
+    """context.abort() closes without error; a raising on_connected closes with one."""
+    out = scenario("serverClose", server)
+    assert out["abort"] is None
+    assert "Connection closed with an error. HubException: refused by on_connected" in (
+        out["refused"]
+    )
+
+
+def test_keep_alive_and_client_timeout(server: Server) -> None:
+    """The server pings every KEEP_ALIVE_INTERVAL and closes clients that stop pinging."""
+    out = scenario("keepAlive", server)
+    assert out["reason"] == "Server returned an error on close: Connection closed with an error."
+
+
+def test_authorization(server: Server) -> None:
+    """@authorize on a hub refuses anonymous users; on a method it checks permissions."""
+    out = scenario("authorization", server)
+    assert "401" in out["refused"]
+    assert "401" in out["badToken"]
+    assert out["who"] == "carol"
+    assert out["denied"] == "Failed to invoke 'AdminOnly' because user is unauthorized"
+    assert out["allowed"] == "admin ok"
+
+
+def test_sync_hub_context_from_a_django_view(server: Server) -> None:
+    """A plain sync view sends to all, to a group and to one client through the hub context."""
+    out = scenario("hubContextFromView", server)
+    assert ["view", "hello"] in out["a"]
+    assert ["view-client", "c"] in out["a"]
+    assert out["b"] == [["view", "hello"], ["view-group", "g"]]
+
+
+def test_skip_negotiation(server: Server) -> None:
+    """skipNegotiation + WebSockets connects without negotiate."""
+    scenario("skipNegotiation", server)
+
+
+def test_one_invocation_at_a_time_per_client(server: Server) -> None:
+    """MAXIMUM_PARALLEL_INVOCATIONS_PER_CLIENT = 1 queues a client's second call only."""
+    scenario("parallelInvocations", server)
+
+
+def test_message_too_large_closes_with_error(server: Server) -> None:
+    """A message over 32 KB closes the connection with an error that allows reconnecting."""
+    out = scenario("messageTooLarge", server)
+    assert out["reason"] == "Server returned an error on close: Connection closed with an error."

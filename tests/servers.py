@@ -1,0 +1,100 @@
+"""Start real servers (Daphne, gunicorn, redis-server) as subprocesses for end-to-end tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Block until something accepts connections on `port`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited early with {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
+
+
+@dataclass
+class Server:
+    """A running server process."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        """Base HTTP URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str) -> str:
+        """GET a path and return the body."""
+        with urllib.request.urlopen(self.url + path, timeout=10) as response:  # noqa: S310
+            body: bytes = response.read()
+            return body.decode()
+
+    def output(self) -> str:
+        """What the server logged so far."""
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self) -> None:
+        """Terminate the process."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@contextlib.contextmanager
+def daphne(
+    asgi: str,
+    settings: str,
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+    name: str = "daphne",
+) -> Iterator[Server]:
+    """Run `daphne asgi` with `DJANGO_SETTINGS_MODULE=settings` on a free port."""
+    port = free_port()
+    log = log_dir / f"{name}-{port}.log"
+    full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings, "PYTHONUNBUFFERED": "1"}
+    full_env.update(env or {})
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), asgi],
+            cwd=ROOT,
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(proc, port, log)
+    try:
+        wait_for_port(port, proc=proc)
+        yield server
+    finally:
+        server.stop()
