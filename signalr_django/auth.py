@@ -37,7 +37,9 @@ async def signed_token_authenticator(scope: dict[str, Any], token: str) -> Any:
     from .conf import global_options
 
     try:
-        data = signing.loads(token, salt=TOKEN_SALT, max_age=global_options().ACCESS_TOKEN_MAX_AGE)
+        data = signing.loads(
+            token, salt=TOKEN_SALT, max_age=int(global_options().ACCESS_TOKEN_MAX_AGE)
+        )
     except signing.BadSignature:
         return None
     pk = data.get("u") if isinstance(data, dict) else None
@@ -63,12 +65,12 @@ def bearer_token(scope: dict[str, Any]) -> str | None:
         if name.lower() == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
             if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
+                return str(token.strip())
     query = scope.get("query_string", b"")
     if b"access_token=" in query:
         for key, val in parse_qsl(query.decode("latin-1")):
             if key == "access_token" and val:
-                return val
+                return str(val)
     return None
 
 

@@ -48,7 +48,9 @@ class HubOptions:
                 f"Unknown SignalR option(s) {', '.join(unknown)} in {source}; "
                 f"known options are {', '.join(sorted(known))}."
             )
-        cleaned = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        cleaned: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in values.items()
+        }
         return dataclasses.replace(self, **cleaned)
 
 

@@ -139,9 +139,7 @@ def hub_method(func: F, /) -> F: ...
 
 
 @overload
-def hub_method(
-    *, name: str | None = None, thread_sensitive: bool = True
-) -> Callable[[F], F]: ...
+def hub_method(*, name: str | None = None, thread_sensitive: bool = True) -> Callable[[F], F]: ...
 
 
 def hub_method(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from django.utils.module_loading import import_string
@@ -18,7 +18,7 @@ def default_user_id(user: Any, scope: dict[str, Any]) -> str | None:
     return str(user.pk)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_provider(path: str) -> UserIdProvider:
     """Import the provider named in USER_ID_PROVIDER once."""
     provider: UserIdProvider = import_string(path)

@@ -171,9 +171,7 @@ def _mapping(key: Converter | None, item: Converter | None) -> Converter:
     def convert(value: Any) -> Any:
         if not isinstance(value, Mapping):
             raise _fail("an object", value)
-        return {
-            (key(k) if key else k): (item(v) if item else v) for k, v in value.items()
-        }
+        return {(key(k) if key else k): (item(v) if item else v) for k, v in value.items()}
 
     return convert
 
@@ -236,9 +234,7 @@ def converter_for(annotation: Any) -> Converter | None:
     if origin in (list, typing.Sequence, set, frozenset, tuple) or (
         origin is not None and _is_abc(origin, "Sequence", "Iterable", "Set")
     ):
-        factory: Callable[[Any], Any] = (
-            origin if origin in (set, frozenset, tuple) else list  # type: ignore[assignment]
-        )
+        factory: Callable[[Any], Any] = origin if origin in (set, frozenset, tuple) else list
         item = converter_for(args[0]) if args and args[-1] is not Ellipsis else None
         if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
             item = converter_for(args[0])

@@ -94,7 +94,7 @@ class HubDispatcher:
         elif kind is StreamInvocation:
             await self._invoke(connection, message)  # type: ignore[arg-type]
         elif kind is CancelInvocation:
-            self._cancel(connection, message.invocation_id)  # type: ignore[union-attr]
+            self._cancel(connection, message.invocation_id)  # type: ignore[union-attr,arg-type]
         elif kind is Close:
             raise ClientClosed(message.error)  # type: ignore[union-attr]
         # Ack and Sequence belong to stateful reconnect; unknown kinds are ignored.
@@ -265,7 +265,9 @@ class HubDispatcher:
             if hasattr(produced, "__await__"):
                 produced = await produced
             if not hasattr(produced, "__aiter__"):
-                await connection.send(Completion(invocation_id, errors.not_a_stream(descriptor.name)))
+                await connection.send(
+                    Completion(invocation_id, errors.not_a_stream(descriptor.name))
+                )
                 return
             iterator = produced.__aiter__()
             async for item in iterator:
@@ -294,9 +296,7 @@ class HubDispatcher:
                 self._drop_uploads(connection, uploads)
 
     @staticmethod
-    def _drop_uploads(
-        connection: HubConnection, uploads: list[tuple[str, UploadStream]]
-    ) -> None:
+    def _drop_uploads(connection: HubConnection, uploads: list[tuple[str, UploadStream]]) -> None:
         """The hub method returned: its still-open client streams end here."""
         streams = connection.streams_in
         for stream_id, stream in uploads:

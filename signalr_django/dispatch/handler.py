@@ -42,9 +42,9 @@ class HubConnectionHandler:
         self.dispatcher = get_dispatcher(hub_cls)
         self.lifetime = get_lifetime_manager(hub_cls)
 
-    def select_protocol(self, record: str, transfer_formats: tuple[TransferFormat, ...]) -> tuple[
-        HubProtocol, int
-    ]:
+    def select_protocol(
+        self, record: str, transfer_formats: tuple[TransferFormat, ...]
+    ) -> tuple[HubProtocol, int]:
         """Parse a handshake request and choose the protocol; raises HandshakeError."""
         request = parse_handshake(record, self.options.ENABLE_DETAILED_ERRORS)
         supported = self.options.SUPPORTED_PROTOCOLS

@@ -91,13 +91,14 @@ def parse_version(raw: str | None, options: HubOptions) -> int | str:
         except ValueError:
             return "The client requested a non-integer protocol version."
     if version < options.MINIMUM_NEGOTIATE_VERSION:
-        return f"The client requested version '{version}', but the server does not support this version."
+        return (
+            f"The client requested version '{version}', but the server does not support "
+            "this version."
+        )
     return min(version, 1)
 
 
-def negotiate_body(
-    version: int, connection_id: str, token: str, options: HubOptions
-) -> bytes:
+def negotiate_body(version: int, connection_id: str, token: str, options: HubOptions) -> bytes:
     """The negotiate response, transports in server order (the JS client keeps that order)."""
     # Version 0 has no separate token: the id itself is sent back as `id`, so it must be
     # the signed token (as in ASP.NET Core, where a v0 id is also the token).

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.http.request import validate_host
+from django.http.request import split_domain_port, validate_host
 from django.utils.module_loading import import_string
 
 from ..auth import AUTH_ATTR, Requirement, bearer_token, check_requirement, is_authenticated
@@ -52,7 +52,8 @@ def origin_allowed(scope: dict[str, Any], options: HubOptions) -> bool:
     hosts = list(settings.ALLOWED_HOSTS)
     if settings.DEBUG and not hosts:
         hosts = [".localhost", "127.0.0.1", "[::1]"]
-    return validate_host(host.rsplit("@", 1)[-1], hosts)
+    domain, _port = split_domain_port(host.rsplit("@", 1)[-1])
+    return bool(domain) and validate_host(domain, hosts)
 
 
 async def authenticate(scope: dict[str, Any], options: HubOptions) -> Any:

@@ -35,6 +35,7 @@ from .security import AuthenticationFailed, authenticate, hub_allows, origin_all
 logger = logging.getLogger(__name__)
 
 TRANSPORT = "WebSockets"
+RS = 0x1E
 FORMATS = (TransferFormat.TEXT, TransferFormat.BINARY)
 
 
@@ -46,7 +47,7 @@ def _query_id(scope: dict[str, Any]) -> str | None:
 
     for key, value in parse_qsl(query.decode("latin-1")):
         if key == "id":
-            return value
+            return str(value)
     return None
 
 
@@ -96,47 +97,54 @@ async def serve_websocket(
     await send({"type": "websocket.accept"})
 
     # -- handshake ---------------------------------------------------------------------
-    framer: TextFramer | BinaryFramer = TextFramer(options.MAXIMUM_RECEIVE_MESSAGE_SIZE)
-    records: list[Any] = []
+    # The handshake is JSON text ending in 0x1E whatever the protocol; what follows it in
+    # the same frame already belongs to the chosen protocol, so it is kept as raw bytes.
+    limit = options.MAXIMUM_RECEIVE_MESSAGE_SIZE
+    buffer = bytearray()
     try:
         async with asyncio.timeout(options.HANDSHAKE_TIMEOUT):
-            while not records:
+            while RS not in buffer:
                 event = await receive()
                 if event["type"] == "websocket.disconnect":
                     return
                 text = event.get("text")
-                records = (
-                    framer.feed(text)
+                buffer += (
+                    text.encode("utf-8", "surrogatepass")
                     if text is not None
-                    else framer.feed_bytes(event.get("bytes") or b"")
+                    else (event.get("bytes") or b"")
                 )
-        protocol, _version = handler.select_protocol(records[0], FORMATS)
-    except TimeoutError:
+                if len(buffer) > limit and RS not in buffer[:limit]:
+                    raise ProtocolError("Handshake too large.")
+        end = buffer.index(RS)
+        record = bytes(buffer[:end]).decode("utf-8")
+        protocol, _version = handler.select_protocol(record, FORMATS)
+    except (TimeoutError, ProtocolError):
         await _send_and_close(send, handshake_error(HANDSHAKE_CANCELED))
         return
-    except ProtocolError:
-        await _send_and_close(send, handshake_error(HANDSHAKE_CANCELED))
+    except UnicodeDecodeError:
+        await _send_and_close(send, handshake_error(GENERIC_HANDSHAKE_ERROR))
         return
     except HandshakeError as exc:
         await _send_and_close(send, handshake_error(str(exc)))
         return
-    except Exception:
-        logger.exception("Handshake failed")
-        await _send_and_close(send, handshake_error(GENERIC_HANDSHAKE_ERROR))
-        return
 
     binary = protocol.transfer_format is TransferFormat.BINARY
-    leftover = records[1:]
-    if binary:
-        # The rest of the stream is MessagePack; re-frame what followed the handshake.
-        tail = "\x1e".join(leftover)
-        if isinstance(framer, TextFramer) and framer.pending:
-            tail += "\x1e" if leftover else ""
-        framer = protocol.new_framer(options.MAXIMUM_RECEIVE_MESSAGE_SIZE)
-        leftover = framer.feed(tail.encode("utf-8", "surrogateescape")) if tail else []  # type: ignore[arg-type]
-        await send({"type": "websocket.send", "bytes": HANDSHAKE_OK.encode()})
-    else:
-        await send({"type": "websocket.send", "text": HANDSHAKE_OK})
+    rest = bytes(buffer[end + 1 :])
+    text_framer: TextFramer | None = None
+    binary_framer: BinaryFramer | None = None
+    try:
+        if binary:
+            binary_framer = BinaryFramer(limit)
+            leftover: list[Any] = binary_framer.feed(rest) if rest else []
+            await send({"type": "websocket.send", "bytes": HANDSHAKE_OK.encode()})
+        else:
+            text_framer = TextFramer(limit)
+            leftover = text_framer.feed_bytes(rest) if rest else []
+            await send({"type": "websocket.send", "text": HANDSHAKE_OK})
+    except ProtocolError:
+        leftover = []
+        await send({"type": "websocket.close", "code": 1000})
+        return
 
     async def write(payload: Payload) -> None:
         if isinstance(payload, str):
@@ -158,9 +166,9 @@ async def serve_websocket(
     )
     reader = asyncio.current_task()
     assert reader is not None
-    connection.on_abort(reader.cancel)
+    connection.on_abort(lambda: _cancel(reader))
 
-    exc: BaseException | None = None
+    failure: BaseException | None = None
     client_gone = False
     try:
         await handler.connected(connection)
@@ -172,13 +180,18 @@ async def serve_websocket(
             if kind == "websocket.receive":
                 connection.last_received = time.monotonic()
                 text = event.get("text")
-                if text is not None:
-                    if binary:
-                        raise ProtocolError("Text frames are not valid for the MessagePack protocol.")
-                    chunk = framer.feed(text)  # type: ignore[arg-type]
+                chunk: list[Any]
+                if text_framer is not None:
+                    chunk = (
+                        text_framer.feed(text)
+                        if text is not None
+                        else text_framer.feed_bytes(event.get("bytes") or b"")
+                    )
+                elif text is not None:
+                    raise ProtocolError("Text frames are not valid for a binary protocol.")
                 else:
-                    data = event.get("bytes") or b""
-                    chunk = framer.feed(data) if binary else framer.feed_bytes(data)  # type: ignore[union-attr,arg-type]
+                    assert binary_framer is not None
+                    chunk = binary_framer.feed(event.get("bytes") or b"")
                 if chunk:
                     await handler.receive(connection, chunk)
             elif kind == "websocket.disconnect":
@@ -189,12 +202,12 @@ async def serve_websocket(
             raise
         reader.uncancel()
     except (ProtocolError, ClientClosed, ConnectionRefused) as error:
-        exc = error
+        failure = error
     except Exception as error:
         logger.exception("Hub connection %s failed", connection_id)
-        exc = error
+        failure = error
     finally:
-        close = connection.close_message or handler.close_for(exc)
+        close = connection.close_message or handler.close_for(failure)
         if not client_gone:
             try:
                 await connection.send(close)
@@ -202,7 +215,11 @@ async def serve_websocket(
                 await send({"type": "websocket.close", "code": 1000})
             except Exception:
                 logger.debug("Closing %s failed", connection_id, exc_info=True)
-        await handler.disconnected(connection, exc)
+        await handler.disconnected(connection, failure)
+
+
+def _cancel(task: asyncio.Task[Any]) -> None:
+    task.cancel()
 
 
 async def _send_and_close(send: Any, text: str) -> None:

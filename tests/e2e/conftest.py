@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,9 @@ def node_available() -> None:
         pytest.fail("@microsoft/signalr is not installed; run `npm install` in the repository")
 
 
-def run_node(script: str, *args: str, timeout: float = 60, env: dict[str, str] | None = None) -> Any:
+def run_node(
+    script: str, *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> Any:
     """Run a Node scenario; it prints one JSON line (its result) last. Fails on non-zero exit."""
     node_available()
     proc = subprocess.run(

@@ -104,8 +104,8 @@ def test_server_initiated_close(server: Server) -> None:
     """context.abort() closes without error; a raising on_connected closes with one."""
     out = scenario("serverClose", server)
     assert out["abort"] is None
-    assert "Connection closed with an error. HubException: refused by on_connected" in (
-        out["refused"]
+    assert (
+        "Connection closed with an error. HubException: refused by on_connected" in (out["refused"])
     )
 
 
