@@ -16,26 +16,17 @@ import time
 from typing import Any
 
 from ..conf import HubOptions
-from ..core.connection import HubConnection
 from ..dispatch.dispatcher import ClientClosed
 from ..dispatch.handler import ConnectionRefused, HubConnectionHandler
-from ..exceptions import HandshakeError, ProtocolError
+from ..dispatch.session import HandshakeFailed, HubSession
+from ..exceptions import ProtocolError
 from ..protocol import Payload, TransferFormat
-from ..protocol.framing import BinaryFramer, TextFramer
-from ..protocol.handshake import (
-    GENERIC_HANDSHAKE_ERROR,
-    HANDSHAKE_CANCELED,
-    HANDSHAKE_OK,
-    handshake_error,
-)
-from ..users import load_provider
 from .negotiate import new_connection_id, read_connection_token, user_key
 from .security import AuthenticationFailed, authenticate, hub_allows, origin_allowed
 
 logger = logging.getLogger(__name__)
 
 TRANSPORT = "WebSockets"
-RS = 0x1E
 FORMATS = (TransferFormat.TEXT, TransferFormat.BINARY)
 
 
@@ -96,132 +87,72 @@ async def serve_websocket(
             return
     await send({"type": "websocket.accept"})
 
-    # -- handshake ---------------------------------------------------------------------
-    # The handshake is JSON text ending in 0x1E whatever the protocol; what follows it in
-    # the same frame already belongs to the chosen protocol, so it is kept as raw bytes.
-    limit = options.MAXIMUM_RECEIVE_MESSAGE_SIZE
-    buffer = bytearray()
-    try:
-        async with asyncio.timeout(options.HANDSHAKE_TIMEOUT):
-            while RS not in buffer:
-                event = await receive()
-                if event["type"] == "websocket.disconnect":
-                    return
-                text = event.get("text")
-                buffer += (
-                    text.encode("utf-8", "surrogatepass")
-                    if text is not None
-                    else (event.get("bytes") or b"")
-                )
-                if len(buffer) > limit and RS not in buffer[:limit]:
-                    raise ProtocolError("Handshake too large.")
-        end = buffer.index(RS)
-        record = bytes(buffer[:end]).decode("utf-8")
-        protocol, _version = handler.select_protocol(record, FORMATS)
-    except (TimeoutError, ProtocolError):
-        await _send_and_close(send, handshake_error(HANDSHAKE_CANCELED))
-        return
-    except UnicodeDecodeError:
-        await _send_and_close(send, handshake_error(GENERIC_HANDSHAKE_ERROR))
-        return
-    except HandshakeError as exc:
-        await _send_and_close(send, handshake_error(str(exc)))
-        return
-
-    binary = protocol.transfer_format is TransferFormat.BINARY
-    rest = bytes(buffer[end + 1 :])
-    text_framer: TextFramer | None = None
-    binary_framer: BinaryFramer | None = None
-    try:
-        if binary:
-            binary_framer = BinaryFramer(limit)
-            leftover: list[Any] = binary_framer.feed(rest) if rest else []
-            await send({"type": "websocket.send", "bytes": HANDSHAKE_OK.encode()})
-        else:
-            text_framer = TextFramer(limit)
-            leftover = text_framer.feed_bytes(rest) if rest else []
-            await send({"type": "websocket.send", "text": HANDSHAKE_OK})
-    except ProtocolError:
-        leftover = []
-        await send({"type": "websocket.close", "code": 1000})
-        return
-
     async def write(payload: Payload) -> None:
         if isinstance(payload, str):
             await send({"type": "websocket.send", "text": payload})
         else:
             await send({"type": "websocket.send", "bytes": payload})
 
-    provider = load_provider(options.USER_ID_PROVIDER)
-    connection = HubConnection(
-        connection_id,
-        handler.hub_cls,
-        options,
-        protocol,
-        scope,
-        TRANSPORT,
-        write,
-        user,
-        provider(user, scope),
-    )
     reader = asyncio.current_task()
     assert reader is not None
-    connection.on_abort(lambda: _cancel(reader))
-
+    session = HubSession(
+        handler,
+        connection_id=connection_id,
+        scope=scope,
+        user=user,
+        transport=TRANSPORT,
+        formats=FORMATS,
+        writer=write,
+        on_abort=lambda: _cancel(reader),
+    )
     failure: BaseException | None = None
     client_gone = False
     try:
-        await handler.connected(connection)
-        if leftover:
-            await handler.receive(connection, leftover)
+        async with asyncio.timeout(options.HANDSHAKE_TIMEOUT):
+            while session.connection is None:
+                event = await receive()
+                if event["type"] != "websocket.receive":
+                    client_gone = True
+                    return
+                await session.feed(_data(event))
         while True:
             event = await receive()
-            kind = event["type"]
-            if kind == "websocket.receive":
-                connection.last_received = time.monotonic()
-                text = event.get("text")
-                chunk: list[Any]
-                if text_framer is not None:
-                    chunk = (
-                        text_framer.feed(text)
-                        if text is not None
-                        else text_framer.feed_bytes(event.get("bytes") or b"")
-                    )
-                elif text is not None:
-                    raise ProtocolError("Text frames are not valid for a binary protocol.")
-                else:
-                    assert binary_framer is not None
-                    chunk = binary_framer.feed(event.get("bytes") or b"")
-                if chunk:
-                    await handler.receive(connection, chunk)
-            elif kind == "websocket.disconnect":
+            if event["type"] == "websocket.receive":
+                session.connection.last_received = time.monotonic()
+                await session.feed(_data(event))
+            elif event["type"] == "websocket.disconnect":
                 client_gone = True
                 break
+    except TimeoutError:
+        await session.handshake_timed_out()
     except asyncio.CancelledError:
-        if not connection.aborted:
+        connection = session.connection
+        if connection is None or not connection.aborted:
             raise
         reader.uncancel()
+    except HandshakeFailed:
+        pass
     except (ProtocolError, ClientClosed, ConnectionRefused) as error:
         failure = error
     except Exception as error:
         logger.exception("Hub connection %s failed", connection_id)
         failure = error
     finally:
-        close = connection.close_message or handler.close_for(failure)
+        await session.finish(failure, client_gone)
         if not client_gone:
             try:
-                await connection.send(close)
-                connection.mark_closed()
                 await send({"type": "websocket.close", "code": 1000})
             except Exception:
                 logger.debug("Closing %s failed", connection_id, exc_info=True)
-        await handler.disconnected(connection, failure)
+
+
+def _data(event: dict[str, Any]) -> str | bytes:
+    text = event.get("text")
+    if text is not None:
+        return str(text)
+    data: bytes = event.get("bytes") or b""
+    return data
 
 
 def _cancel(task: asyncio.Task[Any]) -> None:
     task.cancel()
-
-
-async def _send_and_close(send: Any, text: str) -> None:
-    await send({"type": "websocket.send", "text": text})
-    await send({"type": "websocket.close", "code": 1000})

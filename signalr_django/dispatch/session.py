@@ -1,0 +1,180 @@
+"""The inbound side of one hub connection, whatever carries its bytes.
+
+A transport (a WebSocket, or the POST requests of Server-Sent Events and long polling)
+feeds chunks to a `HubSession`. Until the handshake completes the session buffers raw bytes
+up to the first 0x1E (the handshake is JSON text for every protocol); what follows belongs
+to the chosen protocol and goes through that protocol's framer to the dispatcher.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ..core.connection import HubConnection, Writer
+from ..exceptions import HandshakeError, ProtocolError
+from ..protocol import TransferFormat
+from ..protocol.framing import BinaryFramer, TextFramer
+from ..protocol.handshake import (
+    GENERIC_HANDSHAKE_ERROR,
+    HANDSHAKE_CANCELED,
+    HANDSHAKE_OK,
+    handshake_error,
+)
+from ..users import load_provider
+from .handler import HubConnectionHandler
+
+logger = logging.getLogger(__name__)
+
+RS = 0x1E
+
+
+class HandshakeFailed(Exception):
+    """The handshake was refused; the error response has been written."""
+
+
+class HubSession:
+    """Handshake, then framed hub messages, for one connection."""
+
+    __slots__ = (
+        "_binary_framer",
+        "_buffer",
+        "_formats",
+        "_on_abort",
+        "_text_framer",
+        "_writer",
+        "connection",
+        "connection_id",
+        "handler",
+        "scope",
+        "transport",
+        "user",
+    )
+
+    def __init__(
+        self,
+        handler: HubConnectionHandler,
+        *,
+        connection_id: str,
+        scope: dict[str, Any],
+        user: Any,
+        transport: str,
+        formats: tuple[TransferFormat, ...],
+        writer: Writer,
+        on_abort: Callable[[], None] | None = None,
+    ) -> None:
+        self.handler = handler
+        self.connection_id = connection_id
+        self.scope = scope
+        self.user = user
+        self.transport = transport
+        self._formats = formats
+        self._writer = writer
+        self._on_abort = on_abort
+        self._buffer: bytearray | None = bytearray()
+        self._text_framer: TextFramer | None = None
+        self._binary_framer: BinaryFramer | None = None
+        self.connection: HubConnection | None = None
+
+    @property
+    def limit(self) -> int:
+        """The maximum inbound message size."""
+        return self.handler.options.MAXIMUM_RECEIVE_MESSAGE_SIZE
+
+    async def feed(self, data: str | bytes) -> None:
+        """Process one chunk from the client.
+
+        Raises HandshakeFailed, ProtocolError, ClientClosed or ConnectionRefused; the
+        transport then ends the connection (see `finish`).
+        """
+        connection = self.connection
+        if connection is not None:
+            records: list[Any]
+            text_framer = self._text_framer
+            if text_framer is not None:
+                records = (
+                    text_framer.feed(data)
+                    if isinstance(data, str)
+                    else text_framer.feed_bytes(data)
+                )
+            elif isinstance(data, str):
+                raise ProtocolError("Text frames are not valid for a binary protocol.")
+            else:
+                assert self._binary_framer is not None
+                records = self._binary_framer.feed(data)
+            if records:
+                await self.handler.receive(connection, records)
+            return
+        buffer = self._buffer
+        assert buffer is not None
+        buffer += data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+        end = buffer.find(RS)
+        if end < 0:
+            if len(buffer) >= self.limit:
+                await self.refuse(HANDSHAKE_CANCELED)
+            return
+        if end + 1 > self.limit:
+            await self.refuse(HANDSHAKE_CANCELED)
+        rest = bytes(buffer[end + 1 :])
+        self._buffer = None
+        try:
+            record = bytes(buffer[:end]).decode("utf-8")
+            protocol, _version = self.handler.select_protocol(record, self._formats)
+        except UnicodeDecodeError:
+            await self.refuse(GENERIC_HANDSHAKE_ERROR)
+        except HandshakeError as exc:
+            await self.refuse(str(exc))
+        options = self.handler.options
+        if protocol.transfer_format is TransferFormat.BINARY:
+            self._binary_framer = BinaryFramer(self.limit)
+            await self._writer(HANDSHAKE_OK.encode())
+        else:
+            self._text_framer = TextFramer(self.limit)
+            await self._writer(HANDSHAKE_OK)
+        provider = load_provider(options.USER_ID_PROVIDER)
+        connection = HubConnection(
+            self.connection_id,
+            self.handler.hub_cls,
+            options,
+            protocol,
+            self.scope,
+            self.transport,
+            self._writer,
+            self.user,
+            provider(self.user, self.scope),
+        )
+        if self._on_abort is not None:
+            connection.on_abort(self._on_abort)
+        self.connection = connection
+        await self.handler.connected(connection)
+        if rest:
+            await self.feed(rest)
+
+    async def refuse(self, error: str) -> None:
+        """Answer the handshake with an error; raises HandshakeFailed."""
+        self._buffer = None
+        await self._writer(handshake_error(error))
+        raise HandshakeFailed(error)
+
+    async def handshake_timed_out(self) -> None:
+        """The client did not complete the handshake in time."""
+        if self.connection is None:
+            try:
+                await self.refuse(HANDSHAKE_CANCELED)
+            except HandshakeFailed:
+                pass
+
+    async def finish(self, failure: BaseException | None, client_gone: bool) -> None:
+        """Write the Close message (unless the client is gone) and run the disconnect path."""
+        connection = self.connection
+        if connection is None:
+            return
+        if not client_gone and not connection.closed:
+            close = connection.close_message or self.handler.close_for(failure)
+            try:
+                await connection.send(close)
+            except Exception:
+                logger.debug("Writing Close to %s failed", self.connection_id, exc_info=True)
+        connection.mark_closed()
+        await self.handler.disconnected(connection, failure)
