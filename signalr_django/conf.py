@@ -28,7 +28,7 @@ class HubOptions:
     STREAM_BUFFER_CAPACITY: int = 10
     ENABLE_DETAILED_ERRORS: bool = False
     SUPPORTED_PROTOCOLS: tuple[str, ...] | None = None
-    TRANSPORTS: tuple[str, ...] = ("WebSockets",)
+    TRANSPORTS: tuple[str, ...] = ("WebSockets", "ServerSentEvents", "LongPolling")
     DISCONNECT_TIMEOUT: float = 15.0
     MINIMUM_NEGOTIATE_VERSION: int = 0
     CLOSE_TIMEOUT: float = 5.0

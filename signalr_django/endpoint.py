@@ -40,7 +40,7 @@ class HubEndpoint:
             if _is_negotiate(scope):
                 await serve_negotiate(self.hub_cls, handler.options, scope, receive, send)
             else:
-                await serve_connection_request(handler.options, scope, receive, send)
+                await serve_connection_request(handler, scope, receive, send)
         elif kind == "lifespan":
             return
 

@@ -8,6 +8,7 @@ Close written -> `Hub.on_disconnected(exception)` -> lifetime manager forgets it
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from ..conf import HubOptions, hub_options
@@ -41,6 +42,21 @@ class HubConnectionHandler:
         self.options = options or hub_options(hub_cls)
         self.dispatcher = get_dispatcher(hub_cls)
         self.lifetime = get_lifetime_manager(hub_cls)
+        # Ids of connections that ended while their token could still attach: a token may
+        # open one connection only (tokens are stateless, so this process remembers).
+        self.ended_ids: dict[str, float] = {}
+
+    def token_spent(self, connection_id: str) -> bool:
+        """Whether a connection with this id already ran here and ended."""
+        return connection_id in self.ended_ids
+
+    def _remember_ended(self, connection_id: str) -> None:
+        now = time.monotonic()
+        ended = self.ended_ids
+        ended[connection_id] = now + self.options.DISCONNECT_TIMEOUT + 10
+        if len(ended) > 64 and len(ended) % 64 == 0:
+            for key in [k for k, expiry in ended.items() if expiry < now]:
+                del ended[key]
 
     def select_protocol(
         self, record: str, transfer_formats: tuple[TransferFormat, ...]
@@ -113,6 +129,7 @@ class HubConnectionHandler:
             except Exception:
                 logger.exception("on_disconnected of %s failed", self.hub_cls.__qualname__)
         self.lifetime.on_disconnected(connection)
+        self._remember_ended(connection.connection_id)
 
 
 _handlers: dict[type, HubConnectionHandler] = {}

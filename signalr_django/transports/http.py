@@ -8,20 +8,41 @@ are allowed for them, so the wildcard origin is never echoed.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from typing import Any
 from urllib.parse import parse_qsl
 
 from ..conf import HubOptions
+from ..dispatch.handler import HubConnectionHandler
+from .http_connection import (
+    LONG_POLLING,
+    SERVER_SENT_EVENTS,
+    HttpConnection,
+    get_http_manager,
+)
 from .negotiate import (
     error_body,
     make_connection_token,
     negotiate_body,
     new_connection_id,
     parse_version,
+    read_connection_token,
     user_key,
 )
-from .security import AuthenticationFailed, authenticate, header, hub_allows, is_authenticated
+from .security import (
+    AuthenticationFailed,
+    authenticate,
+    header,
+    hub_allows,
+    is_authenticated,
+    origin_allowed,
+)
 
+NO_CONNECTION = b"No Connection with that ID"
+NO_CACHE = [(b"pragma", b"no-cache"), (b"expires", b"Thu, 01 Jan 1970 00:00:00 GMT")]
+LONG_POLL_TIMEOUT = 90.0
 ALLOWED_HEADERS = "Authorization, Content-Type, X-Requested-With, X-SignalR-User-Agent"
 
 
@@ -125,31 +146,152 @@ async def _preflight(send: Any, cors: list[tuple[bytes, bytes]]) -> None:
 
 
 async def serve_connection_request(
-    options: HubOptions, scope: dict[str, Any], receive: Any, send: Any
+    handler: HubConnectionHandler, scope: dict[str, Any], receive: Any, send: Any
 ) -> None:
-    """GET/POST/DELETE `{hub}?id=...` for transports that this endpoint does not serve."""
+    """GET (SSE stream or long poll), POST (send) and DELETE (end) on `{hub}?id=TOKEN`."""
+    options = handler.options
     cors = cors_headers(scope, options)
     method = scope.get("method", "GET")
     if method == "OPTIONS":
         await _preflight(send, cors)
         return
-    await drain_body(receive)
-    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-    accept = header(scope, b"accept") or ""
-    if method == "GET" and "text/event-stream" in accept:
-        if "ServerSentEvents" not in options.TRANSPORTS:
-            message = b"ServerSentEvents transport not supported by this end point type"
-            await respond(send, 404, message, headers=cors)
-            return
-    elif method == "GET":
-        if "LongPolling" not in options.TRANSPORTS:
-            message = b"LongPolling transport not supported by this end point type"
-            await respond(send, 404, message, headers=cors)
-            return
-    elif method not in ("POST", "DELETE"):
+    if method not in ("GET", "POST", "DELETE"):
+        await drain_body(receive)
         await respond(send, 405, b"Method Not Allowed", headers=cors)
         return
-    if not query.get("id"):
+    accept = header(scope, b"accept") or ""
+    sse = method == "GET" and "text/event-stream" in accept
+    requested = SERVER_SENT_EVENTS if sse else LONG_POLLING
+    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+    token = query.get("id")
+    if not token:
+        await drain_body(receive)
         await respond(send, 400, b"Connection ID required", headers=cors)
         return
-    await respond(send, 404, b"No Connection with that ID", headers=cors)
+    try:
+        user = await authenticate(scope, options)
+    except AuthenticationFailed as exc:
+        await drain_body(receive)
+        await respond(
+            send, 401, str(exc).encode(), headers=[(b"www-authenticate", b"Bearer"), *cors]
+        )
+        return
+    verified = read_connection_token(token, user_key(user))
+    if verified is None:
+        await drain_body(receive)
+        await respond(send, 404, NO_CONNECTION, headers=cors)
+        return
+    connection_id = verified.connection_id
+    manager = get_http_manager(handler)
+    connection = manager.get(connection_id)
+    websocket = handler.lifetime.connections.get(connection_id)
+    if method == "POST":
+        if connection is None:
+            await drain_body(receive)
+            if websocket is not None:
+                text = b"POST requests are not allowed for WebSocket connections."
+                await respond(send, 405, text, headers=cors)
+            else:
+                await respond(send, 404, NO_CONNECTION, headers=cors)
+            return
+        await connection.receive_post(receive)
+        await respond(send, 200, headers=cors)
+        return
+    await drain_body(receive)
+    if method == "DELETE":
+        if connection is None and websocket is None:
+            await respond(send, 404, NO_CONNECTION, headers=cors)
+            return
+        if connection is None or connection.transport != LONG_POLLING:
+            text = b"Cannot terminate this connection using the DELETE endpoint."
+            await respond(send, 400, text, headers=cors)
+            return
+        connection.end(None, client_gone=True)
+        await respond(send, 202, b"", headers=cors)
+        return
+    # GET: the SSE stream, or a poll.
+    if connection is None:
+        if handler.token_spent(connection_id):
+            await respond(send, 204, b"", headers=[*NO_CACHE, *cors])
+            return
+        if websocket is not None:
+            await respond(send, 400, b"Cannot change transports mid-connection", headers=cors)
+            return
+        if requested not in options.TRANSPORTS:
+            text = f"{requested} transport not supported by this end point type".encode()
+            await respond(send, 404, text, headers=cors)
+            return
+        if time.time() - verified.issued > options.DISCONNECT_TIMEOUT + 5:
+            await respond(send, 404, NO_CONNECTION, headers=cors)
+            return
+        if not origin_allowed(scope, options):
+            await respond(send, 403, b"Origin not allowed", headers=cors)
+            return
+        if not await hub_allows(handler.hub_cls, user):
+            await respond(send, 403, b"Forbidden", headers=cors)
+            return
+        connection = manager.create(connection_id, requested, scope, user)
+        if not sse:
+            # The first poll returns at once: it is what starts the connection.
+            await respond(send, 200, b"", "application/octet-stream", [*NO_CACHE, *cors])
+            return
+        await serve_sse(connection, receive, send, cors)
+        return
+    if connection.transport != requested:
+        await respond(send, 400, b"Cannot change transports mid-connection", headers=cors)
+        return
+    if sse:
+        await respond(
+            send, 409, b"An SSE stream is already open for this connection.", headers=cors
+        )
+        return
+    status, body = await connection.poll(LONG_POLL_TIMEOUT)
+    if status == 204:
+        await respond(send, 204, b"", headers=[*NO_CACHE, *cors])
+    elif body:
+        await respond(send, 200, body, "application/octet-stream", [*NO_CACHE, *cors])
+    else:
+        await respond(send, 200, b"", headers=[*NO_CACHE, *cors])
+
+
+async def serve_sse(
+    connection: HttpConnection, receive: Any, send: Any, cors: list[tuple[bytes, bytes]]
+) -> None:
+    """Hold the event stream open until the client leaves or the connection ends."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"text/event-stream"),
+                (b"cache-control", b"no-cache,no-store"),
+                (b"pragma", b"no-cache"),
+                (b"content-encoding", b"identity"),
+                (b"x-accel-buffering", b"no"),
+                *cors,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b":\r\n", "more_body": True})
+    connection.sse_send = send
+    client_left = asyncio.ensure_future(_wait_disconnect(receive))
+    ended = asyncio.ensure_future(connection.sse_closed.wait())
+    try:
+        await asyncio.wait({client_left, ended}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        client_left.cancel()
+        ended.cancel()
+    if not connection.ended:
+        connection.end(None, client_gone=True)
+        return
+    await connection.wait_ended()
+    connection.sse_send = None
+    with contextlib.suppress(Exception):
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _wait_disconnect(receive: Any) -> None:
+    while True:
+        event = await receive()
+        if event["type"] == "http.disconnect":
+            return

@@ -21,6 +21,7 @@ from ..dispatch.handler import ConnectionRefused, HubConnectionHandler
 from ..dispatch.session import HandshakeFailed, HubSession
 from ..exceptions import ProtocolError
 from ..protocol import Payload, TransferFormat
+from .http_connection import get_http_manager
 from .negotiate import new_connection_id, read_connection_token, user_key
 from .security import AuthenticationFailed, authenticate, hub_allows, origin_allowed
 
@@ -82,7 +83,11 @@ async def serve_websocket(
         if "." not in connection_id and len(connection_id) < 22:
             await _reject(send)
             return
-        if verified.connection_id in handler.lifetime.connections:
+        if (
+            verified.connection_id in handler.lifetime.connections
+            or handler.token_spent(verified.connection_id)
+            or get_http_manager(handler).get(verified.connection_id) is not None
+        ):
             await _reject(send)  # the token is already in use (409 over HTTP)
             return
     await send({"type": "websocket.accept"})

@@ -13,15 +13,25 @@ from .conftest import run_node
 pytestmark = pytest.mark.e2e
 
 
-def scenario(name: str, server: Server) -> Any:
-    return run_node("run.mjs", name, server.url)
+TRANSPORTS = ["WebSockets", "ServerSentEvents", "LongPolling"]
 
 
-def test_invoke_and_send(server: Server) -> None:
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    """Each scenario that takes this fixture runs over every transport."""
+    value: str = request.param
+    return value
+
+
+def scenario(name: str, server: Server, transport: str = "", protocol: str = "json") -> Any:
+    env = {"SIGNALR_TRANSPORT": transport, "SIGNALR_PROTOCOL": protocol}
+    return run_node("run.mjs", name, server.url, env=env)
+
+
+def test_invoke_and_send(server: Server, transport: str) -> None:
     """Invocations return results, void methods return null, `send` does not wait."""
-    info = scenario("invokeAndSend", server)
-    assert info["transport"] == "WebSockets"
-    assert "node" in info["userAgent"].lower() or info["userAgent"]
+    info = scenario("invokeAndSend", server, transport)
+    assert info["transport"] == transport
 
 
 def test_values_travel_as_dotnet_would_write_them(server: Server) -> None:
@@ -29,9 +39,9 @@ def test_values_travel_as_dotnet_would_write_them(server: Server) -> None:
     scenario("values", server)
 
 
-def test_error_messages_are_exact(server: Server) -> None:
+def test_error_messages_are_exact(server: Server, transport: str) -> None:
     """Error texts match ASP.NET Core's, and the connection survives every one."""
-    out = scenario("errors", server)
+    out = scenario("errors", server, transport)
     assert out["unknown"] == (
         "Failed to invoke 'DoesNotExist' due to an error on the server. "
         "HubException: Method does not exist."
@@ -72,27 +82,27 @@ def test_detailed_errors(server: Server) -> None:
     )
 
 
-def test_every_clients_target(server: Server) -> None:
+def test_every_clients_target(server: Server, transport: str) -> None:
     """all, caller, others, client, clients, all_except, group(s), group_except, others_in_group."""
-    scenario("clientTargets", server)
+    scenario("clientTargets", server, transport)
 
 
-def test_users(server: Server) -> None:
+def test_users(server: Server, transport: str) -> None:
     """clients.user / clients.users reach every connection of the user, and only those."""
-    out = scenario("users", server)
+    out = scenario("users", server, transport)
     assert out["alice"] == [["user", "for alice"], ["users", "for both"]]
     assert out["bob"] == [["users", "for both"]]
 
 
-def test_streaming_with_cancellation(server: Server) -> None:
+def test_streaming_with_cancellation(server: Server, transport: str) -> None:
     """Async generators stream; disposing the subscription stops the generator."""
-    out = scenario("streaming", server)
+    out = scenario("streaming", server, transport)
     assert out["items"] == [0, 1, 2, 3, 4]
 
 
-def test_client_to_server_streams(server: Server) -> None:
+def test_client_to_server_streams(server: Server, transport: str) -> None:
     """A Subject argument arrives as an async iterator parameter."""
-    out = scenario("uploadStreams", server)
+    out = scenario("uploadStreams", server, transport)
     assert out["joined"] == "got:a,b,c"
     assert out["wrong"] == (
         "An unexpected error occurred invoking 'Echo' on the server. "
@@ -100,9 +110,9 @@ def test_client_to_server_streams(server: Server) -> None:
     )
 
 
-def test_server_initiated_close(server: Server) -> None:
+def test_server_initiated_close(server: Server, transport: str) -> None:
     """context.abort() closes without error; a raising on_connected closes with one."""
-    out = scenario("serverClose", server)
+    out = scenario("serverClose", server, transport)
     assert out["abort"] is None
     assert (
         "Connection closed with an error. HubException: refused by on_connected" in (out["refused"])
@@ -115,9 +125,9 @@ def test_keep_alive_and_client_timeout(server: Server) -> None:
     assert out["reason"] == "Server returned an error on close: Connection closed with an error."
 
 
-def test_authorization(server: Server) -> None:
+def test_authorization(server: Server, transport: str) -> None:
     """@authorize on a hub refuses anonymous users; on a method it checks permissions."""
-    out = scenario("authorization", server)
+    out = scenario("authorization", server, transport)
     assert "401" in out["refused"]
     assert "401" in out["badToken"]
     assert out["who"] == "carol"
@@ -125,9 +135,9 @@ def test_authorization(server: Server) -> None:
     assert out["allowed"] == "admin ok"
 
 
-def test_sync_hub_context_from_a_django_view(server: Server) -> None:
+def test_sync_hub_context_from_a_django_view(server: Server, transport: str) -> None:
     """A plain sync view sends to all, to a group and to one client through the hub context."""
-    out = scenario("hubContextFromView", server)
+    out = scenario("hubContextFromView", server, transport)
     assert ["view", "hello"] in out["a"]
     assert ["view-client", "c"] in out["a"]
     assert out["b"] == [["view", "hello"], ["view-group", "g"]]
@@ -138,12 +148,12 @@ def test_skip_negotiation(server: Server) -> None:
     scenario("skipNegotiation", server)
 
 
-def test_one_invocation_at_a_time_per_client(server: Server) -> None:
+def test_one_invocation_at_a_time_per_client(server: Server, transport: str) -> None:
     """MAXIMUM_PARALLEL_INVOCATIONS_PER_CLIENT = 1 queues a client's second call only."""
-    scenario("parallelInvocations", server)
+    scenario("parallelInvocations", server, transport)
 
 
-def test_message_too_large_closes_with_error(server: Server) -> None:
+def test_message_too_large_closes_with_error(server: Server, transport: str) -> None:
     """A message over 32 KB closes the connection with an error that allows reconnecting."""
-    out = scenario("messageTooLarge", server)
+    out = scenario("messageTooLarge", server, transport)
     assert out["reason"] == "Server returned an error on close: Connection closed with an error."

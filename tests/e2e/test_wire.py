@@ -75,7 +75,9 @@ def test_negotiate_v1_body(server: Server) -> None:
     assert len(body["connectionId"]) == 22
     assert body["connectionToken"] != body["connectionId"]
     assert body["availableTransports"] == [
-        {"transport": "WebSockets", "transferFormats": ["Text", "Binary"]}
+        {"transport": "WebSockets", "transferFormats": ["Text", "Binary"]},
+        {"transport": "ServerSentEvents", "transferFormats": ["Text"]},
+        {"transport": "LongPolling", "transferFormats": ["Text", "Binary"]},
     ]
 
 
@@ -92,19 +94,106 @@ def test_negotiate_versions_and_methods(server: Server) -> None:
     assert headers["Allow"] == "POST"
 
 
-def test_transport_requests_not_served(server: Server) -> None:
-    """SSE and long polling are refused with ASP.NET Core's texts while they are disabled."""
-    status, _, body = http(
-        server, "GET", "/hubs/test?id=x", headers={"Accept": "text/event-stream"}
-    )
-    assert (status, body) == (
-        404,
-        b"ServerSentEvents transport not supported by this end point type",
-    )
-    status, _, body = http(server, "GET", "/hubs/test?id=x")
-    assert (status, body) == (404, b"LongPolling transport not supported by this end point type")
+def test_http_transport_status_codes(server: Server) -> None:
+    """Missing, forged and unknown ids, and methods the transport does not allow."""
     status, _, body = http(server, "POST", "/hubs/test", body=b"x")
     assert (status, body) == (400, b"Connection ID required")
+    status, _, body = http(server, "GET", "/hubs/test?id=forged.1.x")
+    assert (status, body) == (404, b"No Connection with that ID")
+    token = negotiate(server)["connectionToken"]
+    status, _, body = http(server, "POST", f"/hubs/test?id={token}", body=b"x")
+    assert (status, body) == (404, b"No Connection with that ID")
+    status, _, _ = http(server, "PUT", f"/hubs/test?id={token}", body=b"x")
+    assert status == 405
+
+
+def test_long_polling_lifecycle(server: Server) -> None:
+    """First poll 200 empty, handshake by POST, batched poll bodies, DELETE 202, then 204."""
+    token = negotiate(server)["connectionToken"]
+    url = f"/hubs/test?id={token}"
+    status, headers, body = http(server, "GET", url + "&_=1")
+    assert (status, body) == (200, b"")
+    assert headers["Content-Type"] == "application/octet-stream"
+    handshake_and_calls = (
+        '{"protocol":"json","version":1}\x1e'
+        '{"type":1,"invocationId":"1","target":"Echo","arguments":["a"]}\x1e'
+        '{"type":1,"invocationId":"2","target":"Echo","arguments":["b"]}\x1e'
+    )
+    assert http(server, "POST", url, body=handshake_and_calls.encode())[0] == 200
+    collected = b""
+    for _ in range(3):
+        status, headers, body = http(server, "GET", url)
+        assert status == 200
+        collected += body
+        if collected.count(b"\x1e") >= 3:
+            break
+    assert headers["Cache-Control"] == "no-cache, no-store"
+    assert records(collected.decode()) == [
+        {},
+        {"type": 3, "invocationId": "1", "result": "a"},
+        {"type": 3, "invocationId": "2", "result": "b"},
+    ]
+    # A transport change and an SSE request on a polling connection are refused.
+    status, _, body = http(server, "GET", url, headers={"Accept": "text/event-stream"})
+    assert (status, body) == (400, b"Cannot change transports mid-connection")
+    assert http(server, "DELETE", url)[0] == 202
+    assert http(server, "GET", url)[0] in (200, 204)
+    assert http(server, "GET", url)[0] == 204
+
+
+async def test_second_poll_ends_the_first_with_204(server: Server) -> None:
+    """A newer poll supersedes the one waiting."""
+    token = negotiate(server)["connectionToken"]
+    url = f"/hubs/test?id={token}"
+    http(server, "GET", url)
+    http(server, "POST", url, body=b'{"protocol":"json","version":1}\x1e')
+    assert http(server, "GET", url)[2] == b"{}\x1e"
+    loop = asyncio.get_running_loop()
+    first = loop.run_in_executor(None, http, server, "GET", url)
+    await asyncio.sleep(0.3)
+    second = loop.run_in_executor(None, http, server, "GET", url)
+    assert (await asyncio.wait_for(first, 5))[0] == 204
+    http(server, "DELETE", url)
+    assert (await asyncio.wait_for(second, 5))[0] == 204
+
+
+async def test_server_sent_events_framing(server: Server) -> None:
+    """The stream opens with a comment line and carries one event per hub message."""
+    token = negotiate(server)["connectionToken"]
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        f"GET /hubs/test?id={token} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Accept: text/event-stream\r\n\r\n".encode()
+    )
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert b"200" in head.split(b"\r\n")[0]
+    assert b"Content-Type: text/event-stream" in head
+    body = b""
+    while b":\r\n" not in body:
+        body += await asyncio.wait_for(reader.read(100), 5)
+    url = f"/hubs/test?id={token}"
+    status, _, body_text = http(server, "POST", url, body=b'{"protocol":"json","version":1}\x1e')
+    assert status == 200
+    data = b""
+    while b"data: {}\x1e\r\n\r\n" not in data:
+        data += await asyncio.wait_for(reader.read(1000), 5)
+    assert (
+        http(server, "DELETE", url)[2]
+        == b"Cannot terminate this connection using the DELETE endpoint."
+    )
+    writer.close()
+
+
+async def test_post_on_a_websocket_connection_is_405(server: Server) -> None:
+    """Sends for WebSocket connections must come over the socket."""
+    token = negotiate(server)["connectionToken"]
+    async with websockets.connect(ws_url(server, query=f"?id={token}")) as ws:
+        assert await handshake(ws) == "{}" + RS
+        status, _, body = http(server, "POST", f"/hubs/test?id={token}", body=b"x")
+        assert (status, body) == (405, b"POST requests are not allowed for WebSocket connections.")
+        status, _, body = http(server, "GET", f"/hubs/test?id={token}")
+        assert (status, body) == (400, b"Cannot change transports mid-connection")
 
 
 def test_cors_preflight_and_headers(server: Server) -> None:

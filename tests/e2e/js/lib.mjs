@@ -1,12 +1,23 @@
 // Helpers shared by the Node scenarios: build connections with the official client.
 import * as signalR from "@microsoft/signalr";
+import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
 
 export { signalR };
 
+// The transport and hub protocol under test come from the environment, so every scenario
+// runs over each combination the official client allows.
+export const TRANSPORT = process.env.SIGNALR_TRANSPORT || "";
+export const PROTOCOL = process.env.SIGNALR_PROTOCOL || "json";
+
 export function connect(base, hub = "/hubs/test", options = {}, configure = (b) => b) {
-  const builder = new signalR.HubConnectionBuilder()
-    .withUrl(base + hub, options)
+  const withTransport = { ...options };
+  if (TRANSPORT && withTransport.transport === undefined) {
+    withTransport.transport = signalR.HttpTransportType[TRANSPORT];
+  }
+  let builder = new signalR.HubConnectionBuilder()
+    .withUrl(base + hub, withTransport)
     .configureLogging(signalR.LogLevel.None);
+  if (PROTOCOL === "messagepack") builder = builder.withHubProtocol(new MessagePackHubProtocol());
   return configure(builder).build();
 }
 

@@ -1,6 +1,16 @@
 // End-to-end scenarios run with the official @microsoft/signalr client against a real Daphne.
 import assert from "node:assert/strict";
-import { connect, expectError, inbox, signalR, sleep, started, streamAll } from "./lib.mjs";
+import {
+  connect,
+  expectError,
+  inbox,
+  PROTOCOL,
+  signalR,
+  sleep,
+  started,
+  streamAll,
+  TRANSPORT,
+} from "./lib.mjs";
 
 async function makeUser(base, name, perm = false) {
   const response = await fetch(`${base}/make-user?name=${name}${perm ? "&perm=1" : ""}`);
@@ -23,8 +33,8 @@ export async function invokeAndSend(base) {
   assert.deepEqual(box.items[0], ["caller", "via send"]);
   const info = await c.invoke("ConnectionInfo");
   assert.equal(info.connectionId, c.connectionId);
-  assert.equal(info.transport, "WebSockets");
-  assert.equal(info.protocol, "json");
+  assert.equal(info.transport, TRANSPORT || "WebSockets");
+  assert.equal(info.protocol, PROTOCOL);
   assert.equal(info.hasJoined, true);
   await c.stop();
   return info;
