@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import resource
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -172,7 +173,8 @@ class HubConnection:
             return
         *records, self._buffer = buffer.split(RS)
         for record in records:
-            self._on_record(record)
+            if record:
+                self._on_record(record)
 
     def _on_record(self, record: bytes) -> None:
         """Handle one JSON record: the handshake reply first, then hub messages."""
@@ -264,7 +266,7 @@ class _PicowsWire:
         self.transport.send_close(WSCloseCode.OK)
         try:
             await asyncio.wait_for(self.transport.wait_disconnected(), timeout)
-        except (TimeoutError, Exception):
+        except Exception:
             self.transport.disconnect()
 
 
@@ -272,7 +274,7 @@ async def _open_picows(url: str, conn: HubConnection, timeout: float) -> Wire:
     """Connect with picows; frames are fed straight into ``conn``."""
     from picows import WSListener, WSMsgType, ws_connect
 
-    class _PicowsListener(WSListener):  # type: ignore[misc]
+    class _PicowsListener(WSListener):
         def on_ws_frame(self, transport: Any, frame: Any) -> None:
             kind = frame.msg_type
             if kind in (WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION):
@@ -573,6 +575,8 @@ async def closed_loop(
     tally.recording = False
     tally.client_cpu = time.process_time() - cpu_start
     stop.set()
+    if not workers:
+        return tally
     _done, stalled = await asyncio.wait(workers, timeout=5)
     for task in stalled:
         task.cancel()
@@ -608,6 +612,8 @@ async def _echo_share(
     at the same instant, so one wall-clock window covers all of them.
     """
     opened = await open_many(cfg, count, concurrency=50, cap=cfg.timeout * 3)
+    if not opened.conns:
+        raise ConnectionLost(f"no connection opened: {dict(opened.errors)}")
     barrier.wait(timeout=cfg.timeout * 3 + 30)
     tally = await closed_loop(
         opened.conns, make_payload(echo.payload_size), echo.warmup, echo.duration
@@ -660,7 +666,11 @@ def run_echo(cfg: ClientConfig, echo: EchoConfig, server_pid: int | None) -> dic
     children = _spawn(
         _echo_child, [(cfg, echo, n, barrier, queue) for n in _split(echo.connections, echo.procs)]
     )
-    barrier.wait(timeout=cfg.timeout * 3 + 30)
+    try:
+        barrier.wait(timeout=cfg.timeout * 3 + 30)
+    except threading.BrokenBarrierError:
+        _collect(queue, len(children), timeout=10)  # re-raises the child's error
+        raise
     time.sleep(echo.warmup)
     wall_start, cpu_start = time.perf_counter(), read_cpu_seconds(server_pid)
     time.sleep(echo.duration)

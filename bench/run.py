@@ -33,6 +33,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -168,7 +169,7 @@ def wait_accepting(port: int, proc: subprocess.Popen[bytes], timeout: float = 30
 
 @contextlib.contextmanager
 def server_process(target: Target, log_path: Path) -> Iterator[tuple[int, int]]:
-    """Start ``target`` on a free port, yield ``(port, pid)``, then stop it (SIGINT, then kill).
+    """Start ``target`` on a free port, yield ``(port, pid)``, then stop it (SIGTERM, then kill).
 
     Daphne runs in the foreground as ``python -m daphne`` so the child's pid *is* the server:
     /proc/<pid> accounts for exactly the process that serves the connections.
@@ -184,7 +185,7 @@ def server_process(target: Target, log_path: Path) -> Iterator[tuple[int, int]]:
             yield port, proc.pid
         finally:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
+                proc.send_signal(signal.SIGTERM)
                 try:
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
@@ -199,12 +200,12 @@ def server_errors(log_path: Path) -> tuple[int, str | None]:
     """Count error markers in a server log and return the first traceback (for the report)."""
     text = log_path.read_text(errors="replace") if log_path.exists() else ""
     hits = _ERROR_MARKERS.findall(text)
-    first = None
     start = text.find("Traceback")
-    if start >= 0:
-        excerpt = text[max(0, text.rfind("\n", 0, max(0, start - 300)) + 1) : start + 4000]
-        first = excerpt.strip()
-    return len(hits), first
+    if start < 0:
+        return len(hits), None
+    # Keep the line before the traceback: Daphne puts "Exception inside application: ..." there.
+    line_start = text.rfind("\n", 0, max(0, start - 1)) + 1
+    return len(hits), text[line_start : start + 4000].strip()
 
 
 def hub_ready() -> tuple[bool, str]:
@@ -242,7 +243,8 @@ class Measurement:
         """Anything that makes the figures suspect: failures, errors, wrong answers."""
         found = []
         if self.error:
-            found.append(self.error.splitlines()[-1] if self.error.strip() else "failed")
+            lines = [line for line in self.error.splitlines() if line.strip()]
+            found.append(lines[-1].strip() if lines else "failed")
         r = self.result
         if r and r.get("connections_opened", 0) < r.get("connections", 0):
             found.append(f"opened {r.get('connections_opened')}/{r.get('connections')}")
@@ -329,19 +331,19 @@ IDLE_METRICS = (
 
 def medians(measurements: Sequence[Measurement]) -> dict[str, dict[str, float | None]]:
     """Median of every metric per target over the runs that produced it."""
-    table: dict[str, dict[str, float | None]] = {}
+    samples: dict[str, dict[str, list[float]]] = {}
     for m in measurements:
         if not m.result:
             continue
         metrics = ECHO_METRICS if m.scenario == "echo" else IDLE_METRICS
-        row = table.setdefault(m.target, {})
+        row = samples.setdefault(m.target, {})
         for key in metrics:
             value = m.result.get(key)
             if value is not None:
-                row.setdefault(key, []).append(value)  # type: ignore[union-attr, arg-type]
+                row.setdefault(key, []).append(float(value))
     return {
-        target: {k: round(statistics.median(v), 2) for k, v in row.items()}  # type: ignore[arg-type]
-        for target, row in table.items()
+        target: {k: round(statistics.median(v), 2) for k, v in row.items()}
+        for target, row in samples.items()
     }
 
 
@@ -357,9 +359,9 @@ def ratio(meds: dict[str, dict[str, float | None]], metric: str, ref: str) -> fl
 
 
 def fmt(value: float | None, digits: int = 0) -> str:
-    """A table cell: thousands separators, ``–`` for missing."""
+    """A table cell: thousands separators, ``-`` for missing."""
     if value is None:
-        return "–"
+        return "-"
     return f"{value:,.{digits}f}"
 
 
@@ -473,7 +475,7 @@ def headroom_notes(
 
 def environment() -> dict[str, Any]:
     """Machine and package versions, so a result file says what it measured."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for dist in ("django", "channels", "daphne", "twisted", "websockets", "picows", "uvloop"):
         try:
             versions[dist] = importlib.metadata.version(dist)
@@ -561,7 +563,7 @@ def progress(m: Measurement) -> str:
     """One line per measurement while the benchmark runs."""
     r = m.result
     if m.error:
-        head = f"FAILED {m.error.splitlines()[0][:200]}"
+        head = f"FAILED {m.problems[0][:300]}"
     elif m.scenario == "echo":
         head = (
             f"{fmt(r.get('throughput'))} msgs/s, {fmt(r.get('server_us_per_msg'))} µs/msg, "
@@ -602,6 +604,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         m = measure(settings, target, scenario, run)
         measurements.append(m)
         print(progress(m), file=sys.stderr, flush=True)
+        if m.server_traceback:
+            print(textwrap.indent(m.server_traceback[:3000], "    | "), file=sys.stderr)
 
     meds = medians(measurements)
     goals = evaluate(meds)

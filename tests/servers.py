@@ -25,7 +25,9 @@ def free_port() -> int:
         return port
 
 
-def wait_for_port(port: int, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    port: int, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     """Block until something accepts connections on `port`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -52,7 +54,7 @@ class Server:
 
     def get(self, path: str) -> str:
         """GET a path and return the body."""
-        with urllib.request.urlopen(self.url + path, timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(self.url + path, timeout=10) as response:
             body: bytes = response.read()
             return body.decode()
 

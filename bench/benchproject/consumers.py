@@ -16,7 +16,7 @@ RS = "\x1e"
 INVOCATION, COMPLETION, PING, CLOSE = 1, 3, 6, 7
 
 
-class EchoConsumer(AsyncWebsocketConsumer):
+class EchoConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     """Handshake with ``{}``, answer each ``Echo`` invocation with a Completion."""
 
     handshaken = False

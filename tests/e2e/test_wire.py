@@ -173,7 +173,7 @@ async def test_server_sent_events_framing(server: Server) -> None:
     while b":\r\n" not in body:
         body += await asyncio.wait_for(reader.read(100), 5)
     url = f"/hubs/test?id={token}"
-    status, _, body_text = http(server, "POST", url, body=b'{"protocol":"json","version":1}\x1e')
+    status, _, _ = http(server, "POST", url, body=b'{"protocol":"json","version":1}\x1e')
     assert status == 200
     data = b""
     while b"data: {}\x1e\r\n\r\n" not in data:
