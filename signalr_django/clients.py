@@ -51,6 +51,17 @@ class SingleClientProxy(ClientProxy):
         """Invoke `method` on this connection."""
         await self._lifetime.send_connection(self.connection_id, method, list(args))
 
+    async def invoke(self, method: str, *args: Any, timeout: float | None = None) -> Any:
+        """Invoke `method` on this client and return what its handler returns.
+
+        Raises `ClientResultError` (a HubException) when the client answers with an error,
+        `ConnectionGoneError` when it is not connected or disconnects first, and
+        `TimeoutError` after `timeout` seconds (a late answer is ignored).
+        """
+        return await self._lifetime.invoke_connection(
+            self.connection_id, method, list(args), timeout
+        )
+
 
 class _ConnectionsProxy(ClientProxy):
     __slots__ = ("_ids",)

@@ -17,6 +17,7 @@ from ..protocol import Close, HubMessage, HubProtocol, Payload
 
 if TYPE_CHECKING:
     from ..conf import HubOptions
+    from .results import PendingResults
     from .streams import UploadStream
 
 Writer = Callable[[Payload], Awaitable[None]]
@@ -42,6 +43,7 @@ class HubConnection:
         "last_ping_sent",
         "last_received",
         "options",
+        "pending_results",
         "protocol",
         "scope",
         "slot_waiters",
@@ -88,6 +90,7 @@ class HubConnection:
         self.slot_waiters: list[asyncio.Future[None]] | None = None
         self.streams_out: dict[str, asyncio.Task[None]] | None = None
         self.streams_in: dict[str, UploadStream] | None = None
+        self.pending_results: PendingResults | None = None
 
     @property
     def closed(self) -> bool:
@@ -148,3 +151,36 @@ class HubConnection:
             if not waiter.done():
                 waiter.set_result(None)
                 break
+
+    # -- client results ------------------------------------------------------------------
+
+    async def invoke_client(
+        self, method: str, arguments: list[Any], timeout: float | None = None
+    ) -> Any:
+        """Invoke `method` on this client and return its result (see core.results)."""
+        from ..protocol import Invocation
+        from .results import (
+            ConnectionGoneError,
+            PendingResults,
+            current_scope,
+            next_invocation_id,
+        )
+
+        scope = current_scope.get()
+        if scope is not None:
+            if scope.in_on_connected:
+                raise RuntimeError(
+                    "Client results inside OnConnectedAsync Hub methods are not allowed."
+                )
+            scope.release_slot()
+        if self._closed:
+            raise ConnectionGoneError(f"Connection '{self.connection_id}' disconnected.")
+        if self.pending_results is None:
+            self.pending_results = PendingResults()
+        invocation_id = next_invocation_id()
+        future = self.pending_results.add(invocation_id)
+        try:
+            await self.send(Invocation(method, arguments, invocation_id))
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self.pending_results.discard(invocation_id)

@@ -18,6 +18,7 @@ from channels.db import database_sync_to_async
 
 from ..auth import check_requirement
 from ..core.connection import HubConnection
+from ..core.results import InvocationScope, current_scope
 from ..core.streams import UploadStream
 from ..exceptions import BindingError, HubException
 from ..protocol import (
@@ -227,6 +228,8 @@ class HubDispatcher:
         uploads: list[tuple[str, UploadStream]] | None,
         uses_slot: bool,
     ) -> None:
+        scope = InvocationScope(connection, holds_slot=uses_slot)
+        token = current_scope.set(scope)
         try:
             hub = self.new_hub(connection)
             if descriptor.is_async:
@@ -245,7 +248,8 @@ class HubDispatcher:
             else:
                 logger.exception("Hub method %s failed", descriptor.name)
         finally:
-            if uses_slot:
+            current_scope.reset(token)
+            if uses_slot and not scope.released:
                 connection.release_slot()
             if uploads:
                 self._drop_uploads(connection, uploads)
@@ -313,6 +317,11 @@ class HubDispatcher:
             await stream.put(message.item)
 
     def _completion(self, connection: HubConnection, message: Completion) -> None:
+        results = connection.pending_results
+        if results is not None and results.resolve(
+            message.invocation_id, message.error, message.result if message.has_result else None
+        ):
+            return
         streams = connection.streams_in
         stream = streams.pop(message.invocation_id, None) if streams else None
         if stream is not None:
@@ -337,6 +346,8 @@ class HubDispatcher:
             for stream in connection.streams_in.values():
                 stream.complete("Connection closed.")
             connection.streams_in.clear()
+        if connection.pending_results is not None:
+            connection.pending_results.fail_all(connection.connection_id)
         if connection.slot_waiters:
             for waiter in connection.slot_waiters:
                 if not waiter.done():

@@ -14,6 +14,7 @@ from typing import Any
 from ..conf import HubOptions, hub_options
 from ..core.connection import HubConnection
 from ..core.heartbeat import get_heartbeat
+from ..core.results import InvocationScope, current_scope
 from ..exceptions import HandshakeError, HubException, ProtocolError
 from ..hub import HubCallerContext
 from ..lifetime.manager import get_lifetime_manager
@@ -85,6 +86,7 @@ class HubConnectionHandler:
         self.lifetime.on_connected(connection)
         if connection.transport != "LongPolling" or connection.options.CLIENT_TIMEOUT_INTERVAL:
             get_heartbeat().add(connection)
+        token = current_scope.set(InvocationScope(connection, in_on_connected=True))
         try:
             await self.dispatcher.new_hub(connection).on_connected()
         except Exception as exc:
@@ -93,6 +95,8 @@ class HubConnectionHandler:
             if not isinstance(exc, HubException):
                 logger.exception("on_connected of %s failed", self.hub_cls.__qualname__)
             raise ConnectionRefused(Close(error), exc) from exc
+        finally:
+            current_scope.reset(token)
 
     async def receive(self, connection: HubConnection, records: list[Any]) -> None:
         """Decode and dispatch framed records; raises ProtocolError or ClientClosed."""

@@ -100,6 +100,17 @@ class HubLifetimeManager:
         if connection is not None:
             await self._fan_out((connection,), SerializedMessage(method, args))
 
+    async def invoke_connection(
+        self, connection_id: str, method: str, args: list[Any], timeout: float | None
+    ) -> Any:
+        """A client result from one connection."""
+        from ..core.results import ConnectionGoneError
+
+        connection = self.connections.get(connection_id)
+        if connection is None:
+            raise ConnectionGoneError(f"Connection '{connection_id}' does not exist.")
+        return await connection.invoke_client(method, args, timeout)
+
     async def send_connections(
         self, connection_ids: Iterable[str], method: str, args: list[Any]
     ) -> None:

@@ -40,11 +40,33 @@ __all__ = [
 ]
 
 _PROTOCOLS: dict[str, HubProtocol] = {"json": JsonHubProtocol()}
+_messagepack_loaded = False
+
+
+def _load_messagepack() -> HubProtocol | None:
+    """Register MessagePack on first request, if the optional `msgpack` package is installed.
+
+    Servers whose clients never ask for it never import msgpack.
+    """
+    global _messagepack_loaded
+    if not _messagepack_loaded:
+        _messagepack_loaded = True
+        try:
+            from .messagepack_protocol import MessagePackHubProtocol
+        except ImportError as exc:
+            if exc.name != "msgpack":
+                raise
+        else:
+            _PROTOCOLS.setdefault("messagepack", MessagePackHubProtocol())
+    return _PROTOCOLS.get("messagepack")
 
 
 def get_protocol(name: str) -> HubProtocol | None:
     """The registered protocol called `name`, or None."""
-    return _PROTOCOLS.get(name)
+    protocol = _PROTOCOLS.get(name)
+    if protocol is None and name == "messagepack":
+        return _load_messagepack()
+    return protocol
 
 
 def register_protocol(protocol: HubProtocol) -> None:

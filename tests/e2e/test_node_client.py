@@ -157,3 +157,16 @@ def test_message_too_large_closes_with_error(server: Server, transport: str) -> 
     """A message over 32 KB closes the connection with an error that allows reconnecting."""
     out = scenario("messageTooLarge", server, transport)
     assert out["reason"] == "Server returned an error on close: Connection closed with an error."
+
+
+def test_client_results(server: Server, transport: str) -> None:
+    """Hubs await client answers: results, errors, timeouts, and disconnects."""
+    out = scenario("clientResults", server, transport)
+    assert out["caller"] == ["answer:first", "answer:second"]
+    assert out["other"] == "answer:q"
+    assert out["error"] == "client error: Error: nope"
+    assert out["noHandler"] == "client error: Client didn't provide a result."
+    assert out["timeout"] == "timeout"
+    assert out["unknown"] == "gone: Connection 'no-such-id' does not exist."
+    assert out["disconnected"].startswith("gone: Connection '")
+    assert out["disconnected"].endswith("' disconnected.")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from signalr_django import Hub, HubException, authorize, hub_method
+from signalr_django.core.results import ClientResultError, ConnectionGoneError
 
 EVENTS: list[str] = []
 
@@ -150,6 +151,22 @@ class TestHub(Hub):
     @hub_method(name="Renamed")
     async def original_name(self) -> str:
         return "renamed ok"
+
+    async def ask_client(self, connection_id: str, method: str, timeout: float | None) -> Any:
+        try:
+            return await self.clients.client(connection_id).invoke(method, "q", timeout=timeout)
+        except ClientResultError as exc:
+            return f"client error: {exc}"
+        except TimeoutError:
+            return "timeout"
+        except ConnectionGoneError as exc:
+            return f"gone: {exc}"
+
+    async def ask_caller(self) -> Any:
+        # The caller's own invocation waits on the caller: its slot must be released.
+        first = await self.clients.caller.invoke("GetMessage", "first")
+        second = await self.clients.caller.invoke("GetMessage", "second")
+        return [first, second]
 
     async def events(self) -> list[str]:
         return list(EVENTS)

@@ -347,3 +347,28 @@ export async function messageTooLarge(base) {
   const reason = await closed;
   return { reason };
 }
+
+export async function clientResults(base) {
+  const a = await started(base);
+  const b = await started(base);
+  a.on("GetMessage", (q) => `answer:${q}`);
+  b.on("GetMessage", () => {
+    throw new Error("nope");
+  });
+  b.on("Hang", () => new Promise(() => {}));
+  const out = {};
+  out.caller = await a.invoke("AskCaller");
+  // While AskCaller waits on the client, the same client's next invocation still runs.
+  out.other = await b.invoke("AskClient", a.connectionId, "GetMessage", null);
+  out.error = await a.invoke("AskClient", b.connectionId, "GetMessage", null);
+  out.noHandler = await b.invoke("AskClient", a.connectionId, "Missing", null);
+  out.timeout = await a.invoke("AskClient", b.connectionId, "Hang", 0.3);
+  out.unknown = await a.invoke("AskClient", "no-such-id", "GetMessage", null);
+  const pending = a.invoke("AskClient", b.connectionId, "Hang", null);
+  await sleep(200);
+  await b.stop();
+  out.disconnected = await pending;
+  out.disconnectedId = b.connectionId;
+  await a.stop();
+  return out;
+}
