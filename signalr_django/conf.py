@@ -8,7 +8,7 @@ The resolved options are cached per hub class and dropped when Django's settings
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .exceptions import HubConfigurationError
@@ -37,7 +37,8 @@ class HubOptions:
     ACCESS_TOKEN_MAX_AGE: float = 3600.0
     ALLOWED_ORIGINS: tuple[str, ...] | None = None
     CORS_ALLOWED_ORIGINS: tuple[str, ...] = ()
-    HUB_FILTERS: tuple[str, ...] = field(default=())
+    ALLOW_STATEFUL_RECONNECTS: bool = False
+    STATEFUL_RECONNECT_BUFFER_SIZE: int = 100_000
 
     def with_overrides(self, values: dict[str, Any], source: str) -> HubOptions:
         """A copy with `values` applied; unknown keys are configuration errors."""

@@ -15,13 +15,14 @@ django_asgi_app = get_asgi_application()
 
 from signalr_django import map_hub  # noqa: E402
 
-from .testapp.hubs import AuthHub, DetailedHub, TestHub, WatchHub  # noqa: E402
+from .testapp.hubs import AuthHub, DetailedHub, StatefulHub, TestHub, WatchHub  # noqa: E402
 
 hubs = [
     map_hub("hubs/test", TestHub),
     map_hub("hubs/detailed", DetailedHub),
     map_hub("hubs/auth", AuthHub),
     map_hub("hubs/watch", WatchHub),
+    map_hub("hubs/stateful", StatefulHub),
 ]
 
 application = ProtocolTypeRouter(

@@ -13,14 +13,27 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from ..protocol import Close, HubMessage, HubProtocol, Payload
+from ..protocol import (
+    CancelInvocation,
+    Close,
+    Completion,
+    HubMessage,
+    HubProtocol,
+    Invocation,
+    Payload,
+    StreamInvocation,
+    StreamItem,
+)
 
 if TYPE_CHECKING:
     from ..conf import HubOptions
+    from .reconnect import MessageBuffer
     from .results import PendingResults
     from .streams import UploadStream
 
 Writer = Callable[[Payload], Awaitable[None]]
+
+TRACKABLE = frozenset({Invocation, StreamItem, Completion, StreamInvocation, CancelInvocation})
 
 
 class HubConnection:
@@ -37,6 +50,7 @@ class HubConnection:
         "client_pinged",
         "close_message",
         "connection_id",
+        "detached",
         "group_names",
         "hub_cls",
         "items",
@@ -45,6 +59,7 @@ class HubConnection:
         "options",
         "pending_results",
         "protocol",
+        "reconnect",
         "scope",
         "slot_waiters",
         "streams_in",
@@ -91,21 +106,45 @@ class HubConnection:
         self.streams_out: dict[str, asyncio.Task[None]] | None = None
         self.streams_in: dict[str, UploadStream] | None = None
         self.pending_results: PendingResults | None = None
+        self.reconnect: MessageBuffer | None = None
+        self.detached = False
 
     @property
     def closed(self) -> bool:
         """True once the connection stopped accepting writes."""
         return self._closed
 
-    async def write(self, payload: Payload) -> None:
-        """Send one framed record; silently dropped once the connection is closed."""
-        if not self._closed:
-            await self._writer(payload)
+    async def write(self, payload: Payload, trackable: bool = True) -> None:
+        """Send one framed record; silently dropped once the connection is closed.
+
+        With stateful reconnect, trackable records are numbered and kept until the client
+        acknowledges them; while the transport is away they are only kept.
+        """
+        if self._closed:
+            return
+        reconnect = self.reconnect
+        if reconnect is not None:
+            if trackable:
+                await reconnect.track(payload)
+            if self.detached:
+                return
+            try:
+                await self._writer(payload)
+            except Exception:
+                if not trackable:
+                    raise
+            return
+        await self._writer(payload)
 
     async def send(self, message: HubMessage) -> None:
         """Encode and send one message."""
         if not self._closed:
-            await self._writer(self.protocol.encode(message))
+            await self.write(self.protocol.encode(message), type(message) in TRACKABLE)
+
+    def attach(self, writer: Writer) -> None:
+        """A new transport carries the connection from now on (stateful reconnect)."""
+        self._writer = writer
+        self.detached = False
 
     def mark_closed(self) -> None:
         """Refuse further writes (the transport is gone or the Close was written)."""

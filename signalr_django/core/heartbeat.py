@@ -16,7 +16,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING
 
-from ..protocol import Close, Ping
+from ..protocol import Ack, Close, Ping
 
 if TYPE_CHECKING:
     from .connection import HubConnection
@@ -56,6 +56,14 @@ class Heartbeat:
         for connection in list(self.connections.values()):
             if connection.closed:
                 continue
+            reconnect = connection.reconnect
+            if reconnect is not None:
+                if connection.detached:
+                    continue  # the transport is away; the reaper decides its fate
+                ack = reconnect.ack_due()
+                if ack is not None:
+                    with contextlib.suppress(Exception):
+                        await connection.send(Ack(ack))
             options = connection.options
             if (
                 connection.client_pinged

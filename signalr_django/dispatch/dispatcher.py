@@ -17,17 +17,19 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from ..auth import check_requirement
-from ..core.connection import HubConnection
+from ..core.connection import TRACKABLE, HubConnection
 from ..core.results import InvocationScope, current_scope
 from ..core.streams import UploadStream
 from ..exceptions import BindingError, HubException
 from ..protocol import (
+    Ack,
     CancelInvocation,
     Close,
     Completion,
     HubMessage,
     Invocation,
     Ping,
+    Sequence,
     StreamInvocation,
     StreamItem,
 )
@@ -84,6 +86,17 @@ class HubDispatcher:
     async def dispatch(self, connection: HubConnection, message: HubMessage) -> None:
         """Handle one inbound message; raises ClientClosed when the client said goodbye."""
         kind = type(message)
+        reconnect = connection.reconnect
+        if reconnect is not None:
+            if kind in TRACKABLE:
+                if not reconnect.should_process():
+                    return  # replayed after a reconnect: already handled
+            elif kind is Ack:
+                reconnect.ack(message.sequence_id)  # type: ignore[union-attr]
+                return
+            elif kind is Sequence:
+                reconnect.sequence(message.sequence_id)  # type: ignore[union-attr]
+                return
         if kind is Invocation:
             await self._invoke(connection, message)  # type: ignore[arg-type]
         elif kind is Ping:
@@ -98,7 +111,7 @@ class HubDispatcher:
             self._cancel(connection, message.invocation_id)  # type: ignore[union-attr,arg-type]
         elif kind is Close:
             raise ClientClosed(message.error)  # type: ignore[union-attr]
-        # Ack and Sequence belong to stateful reconnect; unknown kinds are ignored.
+        # Ack and Sequence without stateful reconnect, and unknown kinds, are ignored.
 
     # -- invocations ---------------------------------------------------------------------
 
@@ -348,6 +361,8 @@ class HubDispatcher:
             connection.streams_in.clear()
         if connection.pending_results is not None:
             connection.pending_results.fail_all(connection.connection_id)
+        if connection.reconnect is not None:
+            connection.reconnect.release_waiters()
         if connection.slot_waiters:
             for waiter in connection.slot_waiters:
                 if not waiter.done():

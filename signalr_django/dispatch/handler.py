@@ -46,6 +46,8 @@ class HubConnectionHandler:
         # Ids of connections that ended while their token could still attach: a token may
         # open one connection only (tokens are stateless, so this process remembers).
         self.ended_ids: dict[str, float] = {}
+        # Stateful connections whose socket dropped, waiting for the client to come back.
+        self.resumable: dict[str, Any] = {}
 
     def token_spent(self, connection_id: str) -> bool:
         """Whether a connection with this id already ran here and ended."""

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.connection import HubConnection, Writer
+from ..core.reconnect import MessageBuffer
 from ..exceptions import HandshakeError, ProtocolError
 from ..protocol import TransferFormat
 from ..protocol.framing import BinaryFramer, TextFramer
@@ -48,6 +49,7 @@ class HubSession:
         "connection_id",
         "handler",
         "scope",
+        "stateful",
         "transport",
         "user",
     )
@@ -63,6 +65,7 @@ class HubSession:
         formats: tuple[TransferFormat, ...],
         writer: Writer,
         on_abort: Callable[[], None] | None = None,
+        stateful: bool = False,
     ) -> None:
         self.handler = handler
         self.connection_id = connection_id
@@ -72,6 +75,7 @@ class HubSession:
         self._formats = formats
         self._writer = writer
         self._on_abort = on_abort
+        self.stateful = stateful
         self._buffer: bytearray | None = bytearray()
         self._text_framer: TextFramer | None = None
         self._binary_framer: BinaryFramer | None = None
@@ -120,7 +124,7 @@ class HubSession:
         self._buffer = None
         try:
             record = bytes(buffer[:end]).decode("utf-8")
-            protocol, _version = self.handler.select_protocol(record, self._formats)
+            protocol, version = self.handler.select_protocol(record, self._formats)
         except UnicodeDecodeError:
             await self.refuse(GENERIC_HANDSHAKE_ERROR)
         except HandshakeError as exc:
@@ -146,6 +150,9 @@ class HubSession:
         )
         if self._on_abort is not None:
             connection.on_abort(self._on_abort)
+        if self.stateful and version >= 2:
+            # Stateful reconnect needs version 2 of the hub protocol; else it is disabled.
+            connection.reconnect = MessageBuffer(options.STATEFUL_RECONNECT_BUFFER_SIZE)
         self.connection = connection
         await self.handler.connected(connection)
         if rest:
@@ -164,6 +171,18 @@ class HubSession:
                 await self.refuse(HANDSHAKE_CANCELED)
             except HandshakeFailed:
                 pass
+
+    def on_abort(self, callback: Callable[[], None]) -> None:
+        """Point aborts at a new transport's reader (stateful reconnect)."""
+        self._on_abort = callback
+        if self.connection is not None:
+            self.connection.on_abort(callback)
+
+    def set_writer(self, writer: Writer) -> None:
+        """A new transport writes for this session from now on."""
+        self._writer = writer
+        if self.connection is not None:
+            self.connection.attach(writer)
 
     async def finish(self, failure: BaseException | None, client_gone: bool) -> None:
         """Write the Close message (unless the client is gone) and run the disconnect path."""

@@ -124,8 +124,13 @@ async def serve_negotiate(
         await respond(send, 200, error_body(version), "application/json", cors)
         return
     connection_id = new_connection_id()
-    token = make_connection_token(connection_id, user_key(user))
-    body = negotiate_body(version, connection_id, token, options)
+    stateful = (
+        options.ALLOW_STATEFUL_RECONNECTS
+        and version > 0
+        and query.get("useStatefulReconnect", "").lower() == "true"
+    )
+    token = make_connection_token(connection_id, user_key(user), stateful)
+    body = negotiate_body(version, connection_id, token, options, stateful)
     await respond(send, 200, body, "application/json", cors)
 
 

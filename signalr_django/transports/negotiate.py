@@ -38,16 +38,21 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _signature(connection_id: str, issued: int, user_key: str) -> str:
+def _signature(connection_id: str, issued: int, flags: str, user_key: str) -> str:
     key = hashlib.sha256(b"signalr_django.connection_token" + settings.SECRET_KEY.encode()).digest()
-    message = f"{connection_id}|{issued}|{user_key}".encode()
+    message = f"{connection_id}|{issued}|{flags}|{user_key}".encode()
     return _b64(hmac.new(key, message, hashlib.sha256).digest()[:18])
 
 
-def make_connection_token(connection_id: str, user_key: str) -> str:
-    """A secret token naming `connection_id`, bound to the negotiating user."""
+def make_connection_token(connection_id: str, user_key: str, stateful: bool = False) -> str:
+    """A secret token naming `connection_id`, bound to the negotiating user.
+
+    `stateful` records that stateful reconnect was negotiated for the connection.
+    """
     issued = int(time.time())
-    return f"{connection_id}.{issued:x}.{_signature(connection_id, issued, user_key)}"
+    flags = "s" if stateful else "n"
+    signature = _signature(connection_id, issued, flags, user_key)
+    return f"{connection_id}.{issued:x}.{flags}.{signature}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,22 +61,23 @@ class ConnectionToken:
 
     connection_id: str
     issued: int
+    stateful: bool
 
 
 def read_connection_token(token: str, user_key: str) -> ConnectionToken | None:
     """Verify a token for the user of this request; None when forged, foreign or malformed."""
     parts = token.split(".")
-    if len(parts) != 3 or len(token) > 200:
+    if len(parts) != 4 or len(token) > 200:
         return None
-    connection_id, issued_hex, signature = parts
+    connection_id, issued_hex, flags, signature = parts
     try:
         issued = int(issued_hex, 16)
     except ValueError:
         return None
-    expected = _signature(connection_id, issued, user_key)
+    expected = _signature(connection_id, issued, flags, user_key)
     if not hmac.compare_digest(expected, signature):
         return None
-    return ConnectionToken(connection_id, issued)
+    return ConnectionToken(connection_id, issued, flags == "s")
 
 
 def user_key(user: Any) -> str:
@@ -98,11 +104,14 @@ def parse_version(raw: str | None, options: HubOptions) -> int | str:
     return min(version, 1)
 
 
-def negotiate_body(version: int, connection_id: str, token: str, options: HubOptions) -> bytes:
+def negotiate_body(
+    version: int, connection_id: str, token: str, options: HubOptions, stateful: bool = False
+) -> bytes:
     """The negotiate response, transports in server order (the JS client keeps that order)."""
     # Version 0 has no separate token: the id itself is sent back as `id`, so it must be
     # the signed token (as in ASP.NET Core, where a v0 id is also the token).
-    body: dict[str, Any] = {
+    body: dict[str, Any] = {"useStatefulReconnect": True} if stateful else {}
+    body |= {
         "negotiateVersion": version,
         "connectionId": connection_id if version > 0 else token,
     }

@@ -20,7 +20,7 @@ from ..dispatch.dispatcher import ClientClosed
 from ..dispatch.handler import ConnectionRefused, HubConnectionHandler
 from ..dispatch.session import HandshakeFailed, HubSession
 from ..exceptions import ProtocolError
-from ..protocol import Payload, TransferFormat
+from ..protocol import Payload, Sequence, TransferFormat
 from .http_connection import get_http_manager
 from .negotiate import new_connection_id, read_connection_token, user_key
 from .security import AuthenticationFailed, authenticate, hub_allows, origin_allowed
@@ -48,10 +48,6 @@ async def _reject(send: Any) -> None:
     await send({"type": "websocket.close", "code": 1008})
 
 
-class _ClientGone(Exception):
-    """The socket closed under us."""
-
-
 async def serve_websocket(
     handler: HubConnectionHandler, scope: dict[str, Any], receive: Any, send: Any
 ) -> None:
@@ -72,23 +68,25 @@ async def serve_websocket(
         await _reject(send)
         return
     token = _query_id(scope)
+    resumed: HubSession | None = None
+    stateful = False
     if token is None:
         connection_id = new_connection_id()  # skipNegotiation
     else:
         verified = read_connection_token(token, user_key(user))
-        if verified is None or time.time() - verified.issued > options.DISCONNECT_TIMEOUT + 5:
+        if verified is None:
             await _reject(send)  # "No Connection with that ID"
             return
         connection_id = verified.connection_id
-        if "." not in connection_id and len(connection_id) < 22:
-            await _reject(send)
-            return
-        if (
-            verified.connection_id in handler.lifetime.connections
-            or handler.token_spent(verified.connection_id)
-            or get_http_manager(handler).get(verified.connection_id) is not None
+        stateful = verified.stateful
+        resumed = handler.resumable.pop(connection_id, None)
+        if resumed is None and (
+            time.time() - verified.issued > options.DISCONNECT_TIMEOUT + 5
+            or connection_id in handler.lifetime.connections
+            or handler.token_spent(connection_id)
+            or get_http_manager(handler).get(connection_id) is not None
         ):
-            await _reject(send)  # the token is already in use (409 over HTTP)
+            await _reject(send)  # unknown, expired or already in use (404/409 over HTTP)
             return
     await send({"type": "websocket.accept"})
 
@@ -100,16 +98,22 @@ async def serve_websocket(
 
     reader = asyncio.current_task()
     assert reader is not None
-    session = HubSession(
-        handler,
-        connection_id=connection_id,
-        scope=scope,
-        user=user,
-        transport=TRANSPORT,
-        formats=FORMATS,
-        writer=write,
-        on_abort=lambda: _cancel(reader),
-    )
+    if resumed is not None:
+        session = resumed
+        session.on_abort(lambda: _cancel(reader))
+        await _resume(session, write)
+    else:
+        session = HubSession(
+            handler,
+            connection_id=connection_id,
+            scope=scope,
+            user=user,
+            transport=TRANSPORT,
+            formats=FORMATS,
+            writer=write,
+            on_abort=lambda: _cancel(reader),
+            stateful=stateful,
+        )
     failure: BaseException | None = None
     client_gone = False
     try:
@@ -143,12 +147,61 @@ async def serve_websocket(
         logger.exception("Hub connection %s failed", connection_id)
         failure = error
     finally:
-        await session.finish(failure, client_gone)
-        if not client_gone:
-            try:
-                await send({"type": "websocket.close", "code": 1000})
-            except Exception:
-                logger.debug("Closing %s failed", connection_id, exc_info=True)
+        connection = session.connection
+        if (
+            client_gone
+            and failure is None
+            and connection is not None
+            and connection.reconnect is not None
+            and not connection.aborted
+        ):
+            _detach(handler, session)
+        else:
+            await session.finish(failure, client_gone)
+            if not client_gone:
+                try:
+                    await send({"type": "websocket.close", "code": 1000})
+                except Exception:
+                    logger.debug("Closing %s failed", connection_id, exc_info=True)
+
+
+def _detach(handler: HubConnectionHandler, session: HubSession) -> None:
+    """The socket dropped under a stateful connection: keep it for DISCONNECT_TIMEOUT."""
+    connection = session.connection
+    assert connection is not None
+    connection.detached = True
+    handler.resumable[session.connection_id] = session
+
+    async def expire() -> None:
+        await asyncio.sleep(handler.options.DISCONNECT_TIMEOUT)
+        if handler.resumable.get(session.connection_id) is session and connection.detached:
+            del handler.resumable[session.connection_id]
+            await session.finish(None, client_gone=True)
+
+    task = asyncio.get_running_loop().create_task(expire())
+    _expiring.add(task)
+    task.add_done_callback(_expiring.discard)
+
+
+_expiring: set[asyncio.Task[None]] = set()
+
+
+async def _resume(session: HubSession, write: Any) -> None:
+    """Send Sequence and every unacknowledged message, then let the new socket carry on."""
+    connection = session.connection
+    assert connection is not None and connection.reconnect is not None
+    buffer = connection.reconnect
+    await write(connection.protocol.encode(Sequence(buffer.replay_start())))
+    sent = 0
+    while True:
+        pending = [(seq, payload) for seq, payload in buffer.buffer if seq > sent]
+        if not pending:
+            break
+        for seq, payload in pending:
+            await write(payload)
+            sent = seq
+    connection.last_received = time.monotonic()
+    session.set_writer(write)
 
 
 def _data(event: dict[str, Any]) -> str | bytes:

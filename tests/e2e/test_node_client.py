@@ -170,3 +170,18 @@ def test_client_results(server: Server, transport: str) -> None:
     assert out["unknown"] == "gone: Connection 'no-such-id' does not exist."
     assert out["disconnected"].startswith("gone: Connection '")
     assert out["disconnected"].endswith("' disconnected.")
+
+
+def test_stateful_reconnect_delivers_every_message_once(server: Server) -> None:
+    """The socket is cut mid-stream; the client resumes the same connection, nothing lost."""
+    out = scenario("statefulReconnect", server, "WebSockets")
+    assert out["count"] == out["total"] == 60
+    assert out["unique"] == 60
+    assert out["inOrder"] is True
+    assert 10 <= out["cutAt"] < 60
+
+
+def test_stateful_reconnect_is_negotiated_per_hub(server: Server) -> None:
+    """Only hubs with ALLOW_STATEFUL_RECONNECTS grant it."""
+    out = scenario("statefulNegotiation", server)
+    assert out == {"stateful": True, "plain": None, "firstKey": "useStatefulReconnect"}

@@ -200,3 +200,20 @@ class WatchHub(Hub):
 
     async def echo(self, message: Any) -> Any:
         return message
+
+
+class StatefulHub(Hub):
+    """Stateful reconnect allowed; sends numbered messages so tests can count them."""
+
+    options = {"ALLOW_STATEFUL_RECONNECTS": True}
+
+    async def send_numbers(self, count: int, delay: float) -> None:
+        for i in range(count):
+            await self.clients.caller.send("Number", i)
+            await asyncio.sleep(delay)
+
+    async def echo(self, value: Any) -> Any:
+        return value
+
+    async def connection_id(self) -> str:
+        return self.context.connection_id

@@ -1,5 +1,6 @@
 // End-to-end scenarios run with the official @microsoft/signalr client against a real Daphne.
 import assert from "node:assert/strict";
+import net from "node:net";
 import {
   connect,
   expectError,
@@ -371,4 +372,76 @@ export async function clientResults(base) {
   out.disconnectedId = b.connectionId;
   await a.stop();
   return out;
+}
+
+// A TCP proxy the scenario controls: `cut()` destroys every open connection through it,
+// as a network failure would, while the listener stays up for the reconnect.
+async function tcpProxy(targetPort) {
+  const sockets = new Set();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, "127.0.0.1");
+    sockets.add(client);
+    sockets.add(upstream);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on("error", drop);
+    upstream.on("error", drop);
+    client.on("close", drop);
+    upstream.on("close", drop);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: server.address().port,
+    cut() {
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+    },
+    close() {
+      this.cut();
+      server.close();
+    },
+  };
+}
+
+export async function statefulReconnect(base) {
+  const target = new URL(base);
+  const proxy = await tcpProxy(Number(target.port));
+  const via = `http://127.0.0.1:${proxy.port}`;
+  const c = connect(via, "/hubs/stateful", {}, (b) => b.withStatefulReconnect());
+  const numbers = [];
+  c.on("Number", (n) => {
+    numbers.push(n);
+  });
+  let closed = false;
+  c.onclose(() => (closed = true));
+  await c.start();
+  const id = await c.invoke("ConnectionId");
+  const total = 60;
+  await c.send("SendNumbers", total, 0.02);
+  while (numbers.length < 10) await sleep(5);
+  proxy.cut(); // the socket dies mid-stream; the server keeps sending into its buffer
+  const cutAt = numbers.length;
+  await sleep(300);
+  for (let i = 0; i < 400 && numbers.length < total; i++) await sleep(25);
+  assert.equal(closed, false, "the connection closed instead of resuming");
+  const sameId = await c.invoke("ConnectionId");
+  assert.equal(sameId, id, "the connection id changed: it was not resumed");
+  await c.stop();
+  proxy.close();
+  const sorted = [...numbers].sort((a, b) => a - b);
+  return { count: numbers.length, inOrder: JSON.stringify(sorted) === JSON.stringify(numbers),
+           unique: new Set(numbers).size, cutAt, total };
+}
+
+export async function statefulNegotiation(base) {
+  const response = await fetch(`${base}/hubs/stateful/negotiate?negotiateVersion=1&useStatefulReconnect=true`, { method: "POST" });
+  const body = await response.json();
+  const plain = await (await fetch(`${base}/hubs/test/negotiate?negotiateVersion=1&useStatefulReconnect=true`, { method: "POST" })).json();
+  return { stateful: body.useStatefulReconnect ?? null, plain: plain.useStatefulReconnect ?? null, firstKey: Object.keys(body)[0] };
 }

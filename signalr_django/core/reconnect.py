@@ -1,0 +1,104 @@
+"""Stateful reconnect: a connection survives a dropped transport without losing messages.
+
+Both sides number the messages that matter (Invocation, StreamItem, Completion,
+StreamInvocation, CancelInvocation) from 1, keep what they sent until the peer acknowledges
+it, and after a reconnect send a Sequence message followed by everything unacknowledged.
+The receiver skips what it already processed, so each message is handled exactly once.
+The outbound buffer is bounded (STATEFUL_RECONNECT_BUFFER_SIZE): past it, writers wait for
+an Ack, which is the backpressure ASP.NET Core applies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from ..exceptions import ProtocolError
+from ..protocol import Payload
+
+Writer = Callable[[Payload], Awaitable[None]]
+
+
+class MessageBuffer:
+    """Sequence numbers, the replay buffer and duplicate detection of one connection."""
+
+    __slots__ = (
+        "_current_receiving",
+        "_last_ack_sent",
+        "_space",
+        "buffer",
+        "buffered_bytes",
+        "latest_received",
+        "limit",
+        "total_sent",
+    )
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.total_sent = 0
+        self.buffer: deque[tuple[int, Payload]] = deque()
+        self.buffered_bytes = 0
+        self.latest_received = 0
+        self._current_receiving = 0
+        self._last_ack_sent = 0
+        self._space: asyncio.Event | None = None
+
+    # -- outbound ------------------------------------------------------------------------
+
+    async def track(self, payload: Payload) -> None:
+        """Number and keep a trackable message; waits while the buffer is over its limit."""
+        while self.buffered_bytes > self.limit:
+            if self._space is None:
+                self._space = asyncio.Event()
+            self._space.clear()
+            await self._space.wait()
+        self.total_sent += 1
+        self.buffer.append((self.total_sent, payload))
+        self.buffered_bytes += len(payload)
+
+    def ack(self, sequence_id: int) -> None:
+        """The peer processed everything up to `sequence_id`: drop it from the buffer."""
+        buffer = self.buffer
+        while buffer and buffer[0][0] <= sequence_id:
+            _, payload = buffer.popleft()
+            self.buffered_bytes -= len(payload)
+        if self._space is not None and self.buffered_bytes <= self.limit:
+            self._space.set()
+
+    def release_waiters(self) -> None:
+        """The connection ended: let blocked writers go (their writes are dropped)."""
+        self.limit = 1 << 62
+        if self._space is not None:
+            self._space.set()
+
+    def replay_start(self) -> int:
+        """The Sequence id to announce on reconnect: the first unacknowledged message."""
+        return self.buffer[0][0] if self.buffer else self.total_sent + 1
+
+    def unacked(self) -> list[Payload]:
+        """Messages to send again after a reconnect, oldest first."""
+        return [payload for _, payload in self.buffer]
+
+    # -- inbound -------------------------------------------------------------------------
+
+    def should_process(self) -> bool:
+        """Count one inbound trackable message; False when it is a replayed duplicate."""
+        self._current_receiving += 1
+        if self._current_receiving <= self.latest_received:
+            return False
+        self.latest_received = self._current_receiving
+        return True
+
+    def sequence(self, sequence_id: int) -> None:
+        """The peer will resend from `sequence_id`."""
+        if sequence_id > self.latest_received + 1:
+            raise ProtocolError("Sequence ID greater than amount of messages we've received.")
+        self._current_receiving = sequence_id - 1
+
+    def ack_due(self) -> int | None:
+        """The id to acknowledge now, or None when nothing new arrived since the last Ack."""
+        if self.latest_received > self._last_ack_sent:
+            self._last_ack_sent = self.latest_received
+            return self.latest_received
+        return None
