@@ -37,6 +37,9 @@ class HubOptions:
     ACCESS_TOKEN_MAX_AGE: float = 3600.0
     ALLOWED_ORIGINS: tuple[str, ...] | None = None
     CORS_ALLOWED_ORIGINS: tuple[str, ...] = ()
+    BACKPLANE: str = "auto"
+    CHANNEL_LAYER: str = "default"
+    BACKPLANE_TIMEOUT: float = 5.0
     ALLOW_STATEFUL_RECONNECTS: bool = False
     STATEFUL_RECONNECT_BUFFER_SIZE: int = 100_000
 

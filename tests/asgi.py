@@ -15,7 +15,15 @@ django_asgi_app = get_asgi_application()
 
 from signalr_django import map_hub  # noqa: E402
 
-from .testapp.hubs import AuthHub, DetailedHub, StatefulHub, TestHub, WatchHub  # noqa: E402
+from .testapp.hubs import (  # noqa: E402
+    AuthHub,
+    DetailedHub,
+    NoWebSocketsHub,
+    StatefulHub,
+    TestHub,
+    WatchHub,
+    WebSocketsOffHub,
+)
 
 hubs = [
     map_hub("hubs/test", TestHub),
@@ -25,9 +33,16 @@ hubs = [
     map_hub("hubs/stateful", StatefulHub),
 ]
 
+# Served over HTTP only: the WebSocket router below does not route them, so upgrades fail
+# (as behind a proxy that forbids WebSockets) or are never offered.
+http_only = [
+    map_hub("hubs/nows", NoWebSocketsHub),
+    map_hub("hubs/nows-off", WebSocketsOffHub),
+]
+
 application = ProtocolTypeRouter(
     {
-        "http": AuthMiddlewareStack(URLRouter([*hubs, re_path(r"", django_asgi_app)])),
+        "http": AuthMiddlewareStack(URLRouter([*hubs, *http_only, re_path(r"", django_asgi_app)])),
         "websocket": AuthMiddlewareStack(URLRouter(hubs)),
     }
 )

@@ -85,7 +85,7 @@ class HubConnectionHandler:
     async def connected(self, connection: HubConnection) -> None:
         """Register the connection and run `Hub.on_connected`; raises ConnectionRefused."""
         connection.caller_context = HubCallerContext(connection)
-        self.lifetime.on_connected(connection)
+        await self.lifetime.on_connected(connection)
         if connection.transport != "LongPolling" or connection.options.CLIENT_TIMEOUT_INTERVAL:
             get_heartbeat().add(connection)
         token = current_scope.set(InvocationScope(connection, in_on_connected=True))
@@ -134,7 +134,7 @@ class HubConnectionHandler:
                 await self.dispatcher.new_hub(connection).on_disconnected(reason)
             except Exception:
                 logger.exception("on_disconnected of %s failed", self.hub_cls.__qualname__)
-        self.lifetime.on_disconnected(connection)
+        await self.lifetime.on_disconnected(connection)
         self._remember_ended(connection.connection_id)
 
 

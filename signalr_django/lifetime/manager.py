@@ -2,9 +2,13 @@
 
 One manager per hub class per process keeps the live connections of that hub with their
 groups and users, and fans messages out to them. A message is serialised once per protocol
-(`SerializedMessage`) and the same record is written to every recipient, so fan-out costs a
-dictionary walk and one transport write per connection, not a trip through a channel layer
-per recipient.
+(`SerializedMessage`) and the same record is written to every local recipient.
+
+With a backplane (several worker processes sharing a channel layer), each send is also
+published once per target to the other workers, which fan it out to their own connections;
+each worker skips its own publications, having delivered locally already. Group changes
+and client results for connections held by another worker are carried out by that worker,
+and the call returns once it answered.
 
 Group and user names are compared exactly (ordinal, case-sensitive) as in ASP.NET Core.
 Sends to connections, groups or users that do not exist are silent no-ops.
@@ -13,10 +17,14 @@ Sends to connections, groups or users that do not exist are silent no-ops.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ..exceptions import ConnectionNotFoundError
+from . import names
+from .backplane import Backplane
 from .serialized import SerializedMessage
 
 if TYPE_CHECKING:
@@ -24,37 +32,74 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+ADD = 1
+REMOVE = 2
+
 
 class HubLifetimeManager:
     """Connections, groups and users of one hub in this process."""
 
-    def __init__(self, hub_name: str) -> None:
+    def __init__(self, hub_name: str, backplane: Backplane | None = None) -> None:
         self.hub_name = hub_name
+        self.key = names.hub_key(hub_name)
         self.connections: dict[str, HubConnection] = {}
         self.groups: dict[str, dict[str, HubConnection]] = {}
         self.users: dict[str, dict[str, HubConnection]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.backplane = backplane
+        self._registered = False
+        if backplane is not None:
+            self._register(backplane)
+
+    def _register(self, backplane: Backplane) -> None:
+        handlers = getattr(backplane, "_managers", None)
+        if handlers is None:
+            handlers = {}
+            backplane._managers = handlers  # type: ignore[attr-defined]
+            backplane.on("signalr.send", lambda m: _route(backplane, m, "_on_send"))
+            backplane.on("signalr.group", lambda m: _route(backplane, m, "_on_group"))
+            backplane.on("signalr.invoke", lambda m: _route(backplane, m, "_on_invoke"))
+        handlers[self.key] = self
+
+    async def start(self) -> None:
+        """Join the hub's `all` group on the backplane (once per process)."""
+        self.loop = asyncio.get_running_loop()
+        if self.backplane is not None and not self._registered:
+            self._registered = True
+            await self.backplane.join(names.all_group(self.key))
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def on_connected(self, connection: HubConnection) -> None:
+    async def on_connected(self, connection: HubConnection) -> None:
         """Register a connection that completed its handshake."""
-        self.loop = asyncio.get_running_loop()
-        self.connections[connection.connection_id] = connection
+        cid = connection.connection_id
+        self.connections[cid] = connection
         uid = connection.user_identifier
+        first_of_user = False
         if uid is not None:
-            self.users.setdefault(uid, {})[connection.connection_id] = connection
+            members = self.users.setdefault(uid, {})
+            first_of_user = not members
+            members[cid] = connection
+        backplane = self.backplane
+        if self.loop is None or (backplane is not None and not self._registered):
+            await self.start()
+        if backplane is not None:
+            await backplane.join(names.connection_group(self.key, cid))
+            if first_of_user and uid is not None:
+                await backplane.join(names.user_group(self.key, uid))
 
-    def on_disconnected(self, connection: HubConnection) -> None:
+    async def on_disconnected(self, connection: HubConnection) -> None:
         """Forget a connection and every membership it had."""
         cid = connection.connection_id
         self.connections.pop(cid, None)
+        emptied: list[str] = []
         for name in connection.group_names:
             members = self.groups.get(name)
             if members is not None:
                 members.pop(cid, None)
                 if not members:
                     del self.groups[name]
+                    emptied.append(names.group_group(self.key, name))
         connection.group_names.clear()
         uid = connection.user_identifier
         if uid is not None:
@@ -63,69 +108,117 @@ class HubLifetimeManager:
                 members.pop(cid, None)
                 if not members:
                     del self.users[uid]
+                    emptied.append(names.user_group(self.key, uid))
+        backplane = self.backplane
+        if backplane is not None:
+            emptied.append(names.connection_group(self.key, cid))
+            for group in emptied:
+                try:
+                    await backplane.leave(group)
+                except Exception:
+                    logger.warning("Leaving backplane group failed", exc_info=True)
 
     # -- groups --------------------------------------------------------------------------
 
     async def add_to_group(self, connection_id: str, group: str) -> None:
-        """Add a connection to a group (idempotent)."""
-        _check_group(group)
-        connection = self.connections.get(connection_id)
-        if connection is None:
-            return
-        self.groups.setdefault(group, {})[connection_id] = connection
-        connection.group_names.add(group)
+        """Add a connection (here or on another worker) to a group; idempotent."""
+        await self._change_group(connection_id, group, ADD)
 
     async def remove_from_group(self, connection_id: str, group: str) -> None:
-        """Remove a connection from a group (no-op when it is not a member)."""
+        """Remove a connection from a group; a no-op when it is not a member."""
+        await self._change_group(connection_id, group, REMOVE)
+
+    async def _change_group(self, connection_id: str, group: str, action: int) -> None:
         _check_group(group)
         connection = self.connections.get(connection_id)
-        if connection is None:
+        if connection is not None:
+            await self._change_local_group(connection, group, action)
             return
-        members = self.groups.get(group)
-        if members is not None:
-            members.pop(connection_id, None)
-            if not members:
+        backplane = self.backplane
+        if backplane is None:
+            return
+        request = {
+            "type": "signalr.group",
+            "h": self.key,
+            "c": connection_id,
+            "g": group,
+            "a": action,
+        }
+        try:
+            await backplane.request(names.connection_group(self.key, connection_id), request)
+        except TimeoutError:
+            raise ConnectionNotFoundError(
+                f"No worker acknowledged the group change for connection '{connection_id}' "
+                f"within {backplane.request_timeout:g} s; the connection does not exist or "
+                "its worker is unreachable."
+            ) from None
+
+    async def _change_local_group(self, connection: HubConnection, group: str, action: int) -> None:
+        cid = connection.connection_id
+        if action == ADD:
+            members = self.groups.setdefault(group, {})
+            first = not members
+            if cid in members:
+                return
+            members[cid] = connection
+            connection.group_names.add(group)
+            if first and self.backplane is not None:
+                await self.backplane.join(names.group_group(self.key, group))
+        else:
+            current = self.groups.get(group)
+            if current is None or cid not in current:
+                return
+            del current[cid]
+            connection.group_names.discard(group)
+            if not current:
                 del self.groups[group]
-        connection.group_names.discard(group)
+                if self.backplane is not None:
+                    await self.backplane.leave(names.group_group(self.key, group))
 
     # -- sends ---------------------------------------------------------------------------
 
     async def send_all(self, method: str, args: list[Any], exclude: Iterable[str] = ()) -> None:
         """Every connection of the hub but the excluded ids."""
-        await self._fan_out(self.connections.values(), SerializedMessage(method, args), exclude)
+        message = SerializedMessage(method, args)
+        excluded = _as_set(exclude)
+        await self._fan_out(list(self.connections.values()), message, excluded)
+        await self._publish(names.all_group(self.key), "all", "", message, excluded)
 
     async def send_connection(self, connection_id: str, method: str, args: list[Any]) -> None:
-        """One connection."""
+        """One connection, wherever it is."""
+        message = SerializedMessage(method, args)
         connection = self.connections.get(connection_id)
         if connection is not None:
-            await self._fan_out((connection,), SerializedMessage(method, args))
-
-    async def invoke_connection(
-        self, connection_id: str, method: str, args: list[Any], timeout: float | None
-    ) -> Any:
-        """A client result from one connection."""
-        from ..core.results import ConnectionGoneError
-
-        connection = self.connections.get(connection_id)
-        if connection is None:
-            raise ConnectionGoneError(f"Connection '{connection_id}' does not exist.")
-        return await connection.invoke_client(method, args, timeout)
+            await self._fan_out((connection,), message)
+        else:
+            group = names.connection_group(self.key, connection_id)
+            await self._publish(group, "conn", connection_id, message)
 
     async def send_connections(
         self, connection_ids: Iterable[str], method: str, args: list[Any]
     ) -> None:
         """Several connections by id."""
-        targets = [c for c in map(self.connections.get, dict.fromkeys(connection_ids)) if c]
-        await self._fan_out(targets, SerializedMessage(method, args))
+        message = SerializedMessage(method, args)
+        local: list[HubConnection] = []
+        for cid in dict.fromkeys(connection_ids):
+            connection = self.connections.get(cid)
+            if connection is not None:
+                local.append(connection)
+            else:
+                await self._publish(names.connection_group(self.key, cid), "conn", cid, message)
+        await self._fan_out(local, message)
 
     async def send_group(
         self, group: str, method: str, args: list[Any], exclude: Iterable[str] = ()
     ) -> None:
         """Members of one group but the excluded ids."""
         _check_group(group)
+        message = SerializedMessage(method, args)
+        excluded = _as_set(exclude)
         members = self.groups.get(group)
         if members:
-            await self._fan_out(list(members.values()), SerializedMessage(method, args), exclude)
+            await self._fan_out(list(members.values()), message, excluded)
+        await self._publish(names.group_group(self.key, group), "group", group, message, excluded)
 
     async def send_groups(self, groups: Iterable[str], method: str, args: list[Any]) -> None:
         """Members of several groups; a connection in two of them gets the message twice."""
@@ -135,12 +228,11 @@ class HubLifetimeManager:
             members = self.groups.get(group)
             if members:
                 await self._fan_out(list(members.values()), message)
+            await self._publish(names.group_group(self.key, group), "group", group, message)
 
     async def send_user(self, user_id: str, method: str, args: list[Any]) -> None:
         """Every connection of one user."""
-        members = self.users.get(user_id)
-        if members:
-            await self._fan_out(list(members.values()), SerializedMessage(method, args))
+        await self.send_users((user_id,), method, args)
 
     async def send_users(self, user_ids: Iterable[str], method: str, args: list[Any]) -> None:
         """Every connection of several users."""
@@ -149,23 +241,156 @@ class HubLifetimeManager:
             members = self.users.get(user_id)
             if members:
                 await self._fan_out(list(members.values()), message)
+            await self._publish(names.user_group(self.key, user_id), "user", user_id, message)
+
+    async def invoke_connection(
+        self, connection_id: str, method: str, args: list[Any], timeout: float | None
+    ) -> Any:
+        """A client result from one connection, wherever it is."""
+        from ..core.results import ClientResultError, ConnectionGoneError
+        from ..protocol.json_protocol import dumps
+
+        connection = self.connections.get(connection_id)
+        if connection is not None:
+            return await connection.invoke_client(method, args, timeout)
+        backplane = self.backplane
+        if backplane is None:
+            raise ConnectionGoneError(f"Connection '{connection_id}' does not exist.")
+        request = {
+            "type": "signalr.invoke",
+            "h": self.key,
+            "c": connection_id,
+            "m": method,
+            "a": dumps(args),
+            "t": timeout,
+        }
+        channel = await backplane.start()
+        result_id = f"{channel}:{id(request)}:{asyncio.get_running_loop().time()}"
+        request["ri"] = result_id
+        result = backplane.expect(result_id)
+        try:
+            try:
+                await backplane.request(names.connection_group(self.key, connection_id), request)
+            except TimeoutError:
+                raise ConnectionGoneError(f"Connection '{connection_id}' does not exist.") from None
+            reply = await asyncio.wait_for(result, timeout + 5 if timeout else None)
+        finally:
+            backplane.forget(result_id)
+        kind = reply.get("k")
+        if kind == "ok":
+            return json.loads(reply["v"])
+        if kind == "client":
+            raise ClientResultError(reply.get("e", ""))
+        if kind == "timeout":
+            raise TimeoutError(reply.get("e", "The client did not answer in time."))
+        raise ConnectionGoneError(reply.get("e", f"Connection '{connection_id}' disconnected."))
 
     async def _fan_out(
         self,
         targets: Iterable[HubConnection],
         message: SerializedMessage,
-        exclude: Iterable[str] = (),
+        exclude: set[str] | frozenset[str] = frozenset(),
     ) -> None:
         """Write one serialised message to each target; a failing target never stops the rest."""
-        excluded = exclude if isinstance(exclude, set | frozenset) else set(exclude)
-        snapshot = targets if isinstance(targets, list | tuple) else list(targets)
-        for connection in snapshot:
-            if excluded and connection.connection_id in excluded:
+        for connection in targets:
+            if exclude and connection.connection_id in exclude:
                 continue
             try:
                 await connection.write(message.payload(connection.protocol))
             except Exception:  # one broken connection must not stop the broadcast
                 logger.debug("Failed writing to %s", connection.connection_id, exc_info=True)
+
+    async def _publish(
+        self,
+        group: str,
+        kind: str,
+        name: str,
+        message: SerializedMessage,
+        exclude: set[str] | frozenset[str] = frozenset(),
+    ) -> None:
+        backplane = self.backplane
+        if backplane is None:
+            return
+        body: dict[str, Any] = {"type": "signalr.send", "h": self.key, "k": kind, "n": name}
+        if exclude:
+            body["x"] = list(exclude)
+        body["p"] = message.all_payloads()
+        await backplane.publish(group, body)
+
+    # -- messages from other workers -------------------------------------------------------
+
+    async def _on_send(self, message: dict[str, Any], own: bool) -> None:
+        if own:
+            return  # delivered locally when it was sent
+        kind = message.get("k")
+        name = message.get("n", "")
+        targets: list[HubConnection]
+        if kind == "all":
+            targets = list(self.connections.values())
+        elif kind == "group":
+            targets = list(self.groups.get(name, {}).values())
+        elif kind == "user":
+            targets = list(self.users.get(name, {}).values())
+        elif kind == "conn":
+            connection = self.connections.get(name)
+            targets = [connection] if connection is not None else []
+        else:
+            return
+        if not targets:
+            return
+        serialized = SerializedMessage("", [])
+        serialized.preload(message.get("p", {}))
+        await self._fan_out(targets, serialized, _as_set(message.get("x", ())))
+
+    async def _on_group(self, message: dict[str, Any], own: bool) -> None:
+        connection = self.connections.get(message.get("c", ""))
+        if connection is None:
+            return  # held by another worker, or gone: its owner (if any) answers
+        await self._change_local_group(connection, message["g"], message["a"])
+        if self.backplane is not None:
+            await self.backplane.reply(message, ok=True)
+
+    async def _on_invoke(self, message: dict[str, Any], own: bool) -> None:
+        connection = self.connections.get(message.get("c", ""))
+        backplane = self.backplane
+        if connection is None or backplane is None:
+            return
+        await backplane.reply(message, ok=True)
+        asyncio.get_running_loop().create_task(self._answer_invoke(connection, message))
+
+    async def _answer_invoke(self, connection: HubConnection, message: dict[str, Any]) -> None:
+        from ..core.results import ClientResultError
+        from ..protocol.json_protocol import dumps
+
+        backplane = self.backplane
+        assert backplane is not None
+        reply: dict[str, Any]
+        try:
+            value = await connection.invoke_client(
+                message["m"], json.loads(message["a"]), message.get("t")
+            )
+            reply = {"k": "ok", "v": dumps(value)}
+        except ClientResultError as exc:
+            reply = {"k": "client", "e": str(exc)}
+        except TimeoutError:
+            reply = {"k": "timeout", "e": "The client did not answer in time."}
+        except Exception as exc:
+            reply = {"k": "gone", "e": str(exc)}
+        owner = message.get("o")
+        if owner:
+            await backplane.send_to(owner, {"type": "signalr.reply", "i": message["ri"], **reply})
+
+
+async def _route(backplane: Backplane, message: dict[str, Any], method: str) -> None:
+    manager = getattr(backplane, "_managers", {}).get(message.get("h"))
+    if manager is not None:
+        await getattr(manager, method)(message, message.get("o") == backplane.channel)
+
+
+def _as_set(values: Iterable[str]) -> set[str] | frozenset[str]:
+    if isinstance(values, set | frozenset):
+        return values
+    return set(values)
 
 
 def _check_group(group: str) -> None:
@@ -182,6 +407,9 @@ def get_lifetime_manager(hub_cls: type) -> HubLifetimeManager:
     """The process-wide manager of `hub_cls`, created on first use."""
     manager = _managers.get(hub_cls)
     if manager is None:
-        manager = HubLifetimeManager(f"{hub_cls.__module__}.{hub_cls.__qualname__}")
+        from .default import default_backplane
+
+        name = f"{hub_cls.__module__}.{hub_cls.__qualname__}"
+        manager = HubLifetimeManager(name, default_backplane())
         _managers[hub_cls] = manager
     return manager

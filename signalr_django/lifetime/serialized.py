@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ..protocol import HubProtocol, Invocation, Payload
+
+logger = logging.getLogger(__name__)
 
 
 class SerializedMessage:
@@ -27,6 +30,20 @@ class SerializedMessage:
             cached = protocol.encode(Invocation(self.target, self.arguments))
             self._cache[protocol.name] = cached
         return cached
+
+    def all_payloads(self) -> dict[str, Payload]:
+        """Records for every registered protocol (for other workers, whose clients vary)."""
+        from ..protocol import registered_protocols
+
+        for protocol in registered_protocols():
+            if protocol.name not in self._cache:
+                try:
+                    self.payload(protocol)
+                except (TypeError, ValueError, OverflowError):
+                    logger.warning(
+                        "Cannot serialise %s for the %s protocol", self.target, protocol.name
+                    )
+        return self._cache
 
     def preload(self, payloads: dict[str, Payload]) -> None:
         """Adopt records already serialised elsewhere (received from another worker)."""

@@ -72,3 +72,9 @@ def get_protocol(name: str) -> HubProtocol | None:
 def register_protocol(protocol: HubProtocol) -> None:
     """Make a protocol available to handshakes (the MessagePack protocol registers itself)."""
     _PROTOCOLS[protocol.name] = protocol
+
+
+def registered_protocols() -> list[HubProtocol]:
+    """Every protocol this server can speak (MessagePack when msgpack is installed)."""
+    _load_messagepack()
+    return list(_PROTOCOLS.values())

@@ -13,30 +13,40 @@ from .conftest import run_node
 pytestmark = pytest.mark.e2e
 
 
-TRANSPORTS = ["WebSockets", "ServerSentEvents", "LongPolling"]
+# Every transport x protocol combination the official client allows (MessagePack is binary,
+# and Server-Sent Events carry text only).
+COMBINATIONS = [
+    "WebSockets/json",
+    "ServerSentEvents/json",
+    "LongPolling/json",
+    "WebSockets/messagepack",
+    "LongPolling/messagepack",
+]
 
 
-@pytest.fixture(params=TRANSPORTS)
+@pytest.fixture(params=COMBINATIONS)
 def transport(request: pytest.FixtureRequest) -> str:
-    """Each scenario that takes this fixture runs over every transport."""
+    """Each scenario that takes this fixture runs over every transport and protocol."""
     value: str = request.param
     return value
 
 
-def scenario(name: str, server: Server, transport: str = "", protocol: str = "json") -> Any:
-    env = {"SIGNALR_TRANSPORT": transport, "SIGNALR_PROTOCOL": protocol}
+def scenario(name: str, server: Server, transport: str = "") -> Any:
+    kind, _, protocol = transport.partition("/")
+    env = {"SIGNALR_TRANSPORT": kind, "SIGNALR_PROTOCOL": protocol or "json"}
     return run_node("run.mjs", name, server.url, env=env)
 
 
 def test_invoke_and_send(server: Server, transport: str) -> None:
     """Invocations return results, void methods return null, `send` does not wait."""
     info = scenario("invokeAndSend", server, transport)
-    assert info["transport"] == transport
+    assert f"{info['transport']}/{info['protocol']}" == transport
 
 
-def test_values_travel_as_dotnet_would_write_them(server: Server) -> None:
+@pytest.mark.parametrize("transport", ["WebSockets/json", "WebSockets/messagepack"])
+def test_values_travel_as_dotnet_would_write_them(server: Server, transport: str) -> None:
     """bytes, datetime, UUID, Decimal and dataclasses arrive and bind as documented."""
-    scenario("values", server)
+    scenario("values", server, transport)
 
 
 def test_error_messages_are_exact(server: Server, transport: str) -> None:
@@ -174,7 +184,7 @@ def test_client_results(server: Server, transport: str) -> None:
 
 def test_stateful_reconnect_delivers_every_message_once(server: Server) -> None:
     """The socket is cut mid-stream; the client resumes the same connection, nothing lost."""
-    out = scenario("statefulReconnect", server, "WebSockets")
+    out = scenario("statefulReconnect", server, "WebSockets/json")
     assert out["count"] == out["total"] == 60
     assert out["unique"] == 60
     assert out["inOrder"] is True
@@ -185,3 +195,20 @@ def test_stateful_reconnect_is_negotiated_per_hub(server: Server) -> None:
     """Only hubs with ALLOW_STATEFUL_RECONNECTS grant it."""
     out = scenario("statefulNegotiation", server)
     assert out == {"stateful": True, "plain": None, "firstKey": "useStatefulReconnect"}
+
+
+def test_stateful_reconnect_with_messagepack(server: Server) -> None:
+    """Binary frames are replayed just the same."""
+    out = scenario("statefulReconnect", server, "WebSockets/messagepack")
+    assert out["count"] == out["unique"] == 60
+
+
+def test_transport_fallback(server: Server) -> None:
+    """The client falls back to SSE when the WebSocket upgrade is refused, and to long
+    polling for MessagePack, which SSE cannot carry."""
+    out = scenario("fallback", server)
+    assert out == {
+        "json": "ServerSentEvents",
+        "messagepack": "LongPolling",
+        "noWebSockets": "ServerSentEvents",
+    }

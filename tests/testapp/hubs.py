@@ -217,3 +217,13 @@ class StatefulHub(Hub):
 
     async def connection_id(self) -> str:
         return self.context.connection_id
+
+
+class NoWebSocketsHub(TestHub):
+    """Offers every transport; the test router refuses its WebSocket upgrades."""
+
+
+class WebSocketsOffHub(TestHub):
+    """Does not offer WebSockets at negotiate."""
+
+    options = {"TRANSPORTS": ["ServerSentEvents", "LongPolling"]}

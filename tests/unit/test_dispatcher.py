@@ -105,7 +105,7 @@ class FakeClient:
 @pytest.fixture
 async def client() -> Any:
     fake = FakeClient("c1")
-    get_lifetime_manager(UnitHub).on_connected(fake.connection)
+    await get_lifetime_manager(UnitHub).on_connected(fake.connection)
     yield fake
     await get_handler(UnitHub).disconnected(fake.connection, None)
 
@@ -208,7 +208,7 @@ async def test_groups_fan_out_serialises_once() -> None:
     clients = [FakeClient(f"g{i}") for i in range(3)]
     payloads: list[Any] = []
     for fake in clients:
-        manager.on_connected(fake.connection)
+        await manager.on_connected(fake.connection)
         original = fake.connection._writer
 
         async def spy(payload: Any, original: Any = original) -> None:

@@ -1,6 +1,7 @@
 // End-to-end scenarios run with the official @microsoft/signalr client against a real Daphne.
 import assert from "node:assert/strict";
 import net from "node:net";
+import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
 import {
   connect,
   expectError,
@@ -44,16 +45,24 @@ export async function invokeAndSend(base) {
 export async function values(base) {
   const c = await started(base);
   const v = await c.invoke("Values");
-  assert.equal(v.bytes, Buffer.from("\x00\x01hi", "latin1").toString("base64"));
+  if (PROTOCOL === "messagepack") {
+    // MessagePack carries bytes as bin and datetimes as the timestamp extension.
+    assert.deepEqual(Array.from(v.bytes), [0, 1, 104, 105]);
+    assert.ok(v.when instanceof Date);
+    v.bytes = Buffer.from(v.bytes).toString("base64");
+  } else {
+    assert.equal(v.bytes, Buffer.from("\x00\x01hi", "latin1").toString("base64"));
+  }
   assert.equal(new Date(v.when).toISOString(), "2024-05-06T07:08:09.000Z");
   assert.equal(v.id, "12345678-1234-5678-1234-567812345678");
   assert.equal(v.price, "12.50");
   assert.deepEqual(v.point, { xValue: 1, yValue: 2 });
   assert.deepEqual(v.tags, ["a"]);
+  const binary = PROTOCOL === "messagepack";
   const bound = await c.invoke(
     "BindValues",
-    new Date(Date.UTC(2031, 0, 2)).toISOString(),
-    Buffer.from("data").toString("base64"),
+    binary ? new Date(Date.UTC(2031, 0, 2)) : new Date(Date.UTC(2031, 0, 2)).toISOString(),
+    binary ? new Uint8Array(Buffer.from("data")) : Buffer.from("data").toString("base64"),
     { xValue: 3, YValue: 4 },
     ["12345678-1234-5678-1234-567812345678"],
   );
@@ -444,4 +453,23 @@ export async function statefulNegotiation(base) {
   const body = await response.json();
   const plain = await (await fetch(`${base}/hubs/test/negotiate?negotiateVersion=1&useStatefulReconnect=true`, { method: "POST" })).json();
   return { stateful: body.useStatefulReconnect ?? null, plain: plain.useStatefulReconnect ?? null, firstKey: Object.keys(body)[0] };
+}
+
+export async function fallback(base) {
+  // /hubs/nows advertises WebSockets but the server refuses the upgrade (as a proxy might).
+  const out = {};
+  const json = connect(base, "/hubs/nows");
+  await json.start();
+  out.json = (await json.invoke("ConnectionInfo")).transport;
+  await json.stop();
+  const binary = connect(base, "/hubs/nows", {}, (b) => b.withHubProtocol(new MessagePackHubProtocol()));
+  await binary.start();
+  out.messagepack = (await binary.invoke("ConnectionInfo")).transport;
+  await binary.stop();
+  // /hubs/nows-off does not offer WebSockets at all.
+  const off = connect(base, "/hubs/nows-off");
+  await off.start();
+  out.noWebSockets = (await off.invoke("ConnectionInfo")).transport;
+  await off.stop();
+  return out;
 }

@@ -1,0 +1,187 @@
+"""The backplane: hub messages between worker processes, over a Channels channel layer.
+
+Each process opens ONE channel on the layer (its worker channel) and joins layer groups on
+behalf of all its connections: the hub's `all` group, and a group per SignalR group, user
+and connection that has a member in this process. A send is therefore one layer message
+per target (one Redis PUBLISH on `RedisPubSubChannelLayer`), never one per recipient; the
+receiving process fans it out to its local connections with the records already serialised
+for every protocol. This is what ASP.NET Core's Redis backplane does, on the channel layer a
+Django project already configures.
+
+Requests that need an answer (a group change for a connection held elsewhere, a client
+result, a long-polling request that reached the wrong worker) carry the requester's worker
+channel and an id; the owner answers on that channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class BackplaneError(Exception):
+    """The channel layer could not carry a message (Redis unreachable, for example)."""
+
+
+class Backplane:
+    """One worker's link to the other workers, through one channel layer."""
+
+    def __init__(self, layer: Any, request_timeout: float = 5.0) -> None:
+        self.layer = layer
+        self.request_timeout = request_timeout
+        self.channel: str | None = None
+        self.handlers: dict[str, Handler] = {}
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._start_lock: asyncio.Lock | None = None
+        self._joined: dict[str, int] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> str:
+        """Open the worker channel and start receiving (idempotent); returns the channel."""
+        if self.channel is not None and self._task is not None and not self._task.done():
+            return self.channel
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            if self.channel is None:
+                self.channel = await self.layer.new_channel("signalr.worker.")
+            if self._task is None or self._task.done():
+                self._loop = asyncio.get_running_loop()
+                self._task = self._loop.create_task(self._receive_loop())
+        assert self.channel is not None
+        return self.channel
+
+    async def stop(self) -> None:
+        """Stop receiving (tests; a server process simply exits)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        self._task = None
+
+    def on(self, message_type: str, handler: Handler) -> None:
+        """Route received messages of `message_type` to `handler`."""
+        self.handlers[message_type] = handler
+
+    # -- groups --------------------------------------------------------------------------
+
+    async def join(self, group: str) -> None:
+        """Join a layer group for this worker (reference-counted per group name)."""
+        count = self._joined.get(group, 0)
+        self._joined[group] = count + 1
+        if count == 0:
+            channel = await self.start()
+            await self.layer.group_add(group, channel)
+
+    async def leave(self, group: str) -> None:
+        """Leave a layer group once no local member needs it."""
+        count = self._joined.get(group, 0)
+        if count <= 1:
+            self._joined.pop(group, None)
+            if count == 1 and self.channel is not None:
+                await self.layer.group_discard(group, self.channel)
+        else:
+            self._joined[group] = count - 1
+
+    async def refresh(self) -> None:
+        """Re-add every membership (layers whose memberships expire need this now and then)."""
+        if self.channel is None:
+            return
+        for group in list(self._joined):
+            await self.layer.group_add(group, self.channel)
+
+    # -- messages ------------------------------------------------------------------------
+
+    async def publish(self, group: str, message: dict[str, Any]) -> None:
+        """Send `message` to every worker in `group` (one layer message)."""
+        message["o"] = await self.start()
+        try:
+            await self.layer.group_send(group, message)
+        except Exception as exc:
+            raise BackplaneError(f"The channel layer could not deliver a message: {exc}") from exc
+
+    async def request(
+        self, group: str, message: dict[str, Any], timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Publish and wait for the first reply; TimeoutError when nobody answers."""
+        rid = uuid.uuid4().hex
+        future = self.expect(rid)
+        message["i"] = rid
+        try:
+            await self.publish(group, message)
+            return await asyncio.wait_for(future, timeout or self.request_timeout)
+        finally:
+            self._pending.pop(rid, None)
+
+    def expect(self, rid: str) -> asyncio.Future[dict[str, Any]]:
+        """Register interest in the reply with id `rid`."""
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = future
+        return future
+
+    def forget(self, rid: str) -> None:
+        """Stop waiting for `rid` (a late reply is then dropped)."""
+        self._pending.pop(rid, None)
+
+    async def send_to(self, channel: str, message: dict[str, Any]) -> None:
+        """Send to one worker's channel."""
+        try:
+            await self.layer.send(channel, message)
+        except Exception as exc:
+            raise BackplaneError(f"The channel layer could not deliver a message: {exc}") from exc
+
+    async def reply(self, request: dict[str, Any], **values: Any) -> None:
+        """Answer a request on the requester's channel."""
+        reply_to = request.get("o")
+        rid = request.get("i")
+        if not reply_to or not rid:
+            return
+        await self.send_to(reply_to, {"type": "signalr.reply", "i": rid, **values})
+
+    # -- receiving -----------------------------------------------------------------------
+
+    async def _receive_loop(self) -> None:
+        assert self.channel is not None
+        delay = 0.1
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+                delay = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("Backplane receive failed; retrying in %.1f s", delay, exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            try:
+                await self._handle(message)
+            except Exception:
+                logger.exception("Error processing backplane message %s", message.get("type"))
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "signalr.reply":
+            future = self._pending.get(message.get("i", ""))
+            if future is not None and not future.done():
+                future.set_result(message)
+            return
+        handler = self.handlers.get(kind or "")
+        if handler is not None:
+            await handler(message)
+
+
+def layer_is_local(layer: Any) -> bool:
+    """True for the in-memory layer, which cannot reach other processes."""
+    return type(layer).__name__ == "InMemoryChannelLayer"

@@ -1,0 +1,44 @@
+"""Which backplane this process uses, from settings.
+
+`SIGNALR["BACKPLANE"]`:
+- `"auto"` (default): the channel layer named by `CHANNEL_LAYER` when it can reach other
+  processes (channels_redis, for example); none for the in-memory layer, since one process
+  needs no backplane and the in-memory layer cannot reach another.
+- `"channel_layer"`: always use the channel layer, even the in-memory one (tests).
+- `"none"`: this process only.
+"""
+
+from __future__ import annotations
+
+from .backplane import Backplane, layer_is_local
+
+_backplane: Backplane | None = None
+_resolved = False
+
+
+def default_backplane() -> Backplane | None:
+    """The process's backplane, created on first use."""
+    global _backplane, _resolved
+    if _resolved:
+        return _backplane
+    from channels.layers import get_channel_layer
+
+    from ..conf import global_options
+
+    options = global_options()
+    mode = options.BACKPLANE
+    _resolved = True
+    if mode == "none":
+        return None
+    layer = get_channel_layer(options.CHANNEL_LAYER)
+    if layer is None or (mode == "auto" and layer_is_local(layer)):
+        return None
+    _backplane = Backplane(layer, options.BACKPLANE_TIMEOUT)
+    return _backplane
+
+
+def reset() -> None:
+    """Forget the process backplane (settings changed)."""
+    global _backplane, _resolved
+    _backplane = None
+    _resolved = False
