@@ -16,6 +16,8 @@ class SignalRConfig(AppConfig):
         from django.core.signals import setting_changed
 
         from . import checks, conf
+        from .core import shutdown
 
         setting_changed.connect(conf.clear_cache, dispatch_uid="signalr_django.conf")
         checks.register()
+        shutdown.install()

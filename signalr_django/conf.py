@@ -40,6 +40,7 @@ class HubOptions:
     BACKPLANE: str = "auto"
     CHANNEL_LAYER: str = "default"
     BACKPLANE_TIMEOUT: float = 5.0
+    SHUTDOWN_DRAIN_TIMEOUT: float = 5.0
     ALLOW_STATEFUL_RECONNECTS: bool = False
     STATEFUL_RECONNECT_BUFFER_SIZE: int = 100_000
 

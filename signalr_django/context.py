@@ -6,17 +6,18 @@ management commands, task queues) with no `async_to_sync` in the caller's code.
 
 Connections live on the event loop of the server that accepted them. A sync call made from
 another thread of that process (a sync Django view under Daphne runs in a worker thread) is
-carried to that loop with `run_coroutine_threadsafe` and waits for it; in a process that
-holds no connections (gunicorn, a management command) the call runs on a private loop.
+carried to that loop and waits for it; in a process without a server loop (gunicorn, a
+management command, a task queue worker) it runs on one background loop per process, which
+publishes through the channel layer to the workers that hold the connections.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
-
-from asgiref.sync import async_to_sync
 
 from .clients import ClientProxy, HubClients, SingleClientProxy
 from .groups import GroupManager
@@ -44,25 +45,57 @@ def get_hub_context(hub_cls: type) -> HubContext:
     return HubContext(hub_cls)
 
 
-def _run_sync(lifetime: HubLifetimeManager, coro: Coroutine[Any, Any, T]) -> T:
+def _server_loop(lifetime: HubLifetimeManager) -> asyncio.AbstractEventLoop | None:
+    """The event loop that owns this process's connections, if there is one."""
     loop = lifetime.loop
     if loop is not None and loop.is_running() and not loop.is_closed():
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            coro.close()
-            raise RuntimeError(
-                "The sync hub context was called on the server's event loop; "
-                "use `await get_hub_context(...)` in async code."
+        return loop
+    # A sync view under an ASGI server runs in a thread started from the server's loop.
+    from asgiref.sync import SyncToAsync
+
+    local = SyncToAsync.threadlocal
+    if getattr(local, "main_event_loop_pid", None) == os.getpid():
+        main: asyncio.AbstractEventLoop | None = getattr(local, "main_event_loop", None)
+        if main is not None and main.is_running():
+            return main
+    return None
+
+
+_private_loop: asyncio.AbstractEventLoop | None = None
+_private_lock = threading.Lock()
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    """A process-wide event loop in a daemon thread, for processes without a server loop.
+
+    WSGI workers, management commands and task queue workers send through it; keeping one
+    loop alive keeps the channel layer's Redis connections warm between calls.
+    """
+    global _private_loop
+    with _private_lock:
+        if _private_loop is None or _private_loop.is_closed():
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(
+                target=loop.run_forever, name="signalr-hub-context", daemon=True
             )
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(SYNC_TIMEOUT)
+            thread.start()
+            _private_loop = loop
+        return _private_loop
 
-    async def run() -> T:
-        return await coro
 
-    return async_to_sync(run)()
+def _run_sync(lifetime: HubLifetimeManager, coro: Coroutine[Any, Any, T]) -> T:
+    loop = _server_loop(lifetime) or _background_loop()
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        coro.close()
+        raise RuntimeError(
+            "The sync hub context was called on the server's event loop; "
+            "use `await get_hub_context(...)` in async code."
+        )
+    return asyncio.run_coroutine_threadsafe(coro, loop).result(SYNC_TIMEOUT)
 
 
 class SyncClientProxy:

@@ -26,6 +26,13 @@ from .dispatcher import ClientClosed, get_dispatcher
 logger = logging.getLogger(__name__)
 
 
+class ServerShutdown(Exception):
+    """The server process is stopping; clients are told they may reconnect."""
+
+    def __init__(self) -> None:
+        super().__init__("The server is shutting down.")
+
+
 class ConnectionRefused(Exception):
     """`Hub.on_connected` raised: the connection ends with a Close that forbids reconnects."""
 
@@ -115,6 +122,8 @@ class HubConnectionHandler:
             return Close()
         if isinstance(exc, ConnectionRefused):
             return exc.close
+        if isinstance(exc, ServerShutdown):
+            return Close(allow_reconnect=True)
         detailed = self.options.ENABLE_DETAILED_ERRORS
         allow = isinstance(exc, ProtocolError | TimeoutError) or not isinstance(exc, HubException)
         return Close(errors.build_error(errors.CONNECTION_ERROR, exc, detailed), allow)
@@ -128,6 +137,8 @@ class HubConnectionHandler:
             reason: Exception | None
             if isinstance(exc, ClientClosed):
                 reason = HubException(exc.error) if exc.error else None
+            elif isinstance(exc, ServerShutdown):
+                reason = None
             else:
                 reason = exc if isinstance(exc, Exception) else None
             try:

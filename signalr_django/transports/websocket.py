@@ -17,7 +17,7 @@ from typing import Any
 
 from ..conf import HubOptions
 from ..dispatch.dispatcher import ClientClosed
-from ..dispatch.handler import ConnectionRefused, HubConnectionHandler
+from ..dispatch.handler import ConnectionRefused, HubConnectionHandler, ServerShutdown
 from ..dispatch.session import HandshakeFailed, HubSession
 from ..exceptions import ProtocolError
 from ..protocol import Payload, Sequence, TransferFormat
@@ -137,6 +137,9 @@ async def serve_websocket(
     except asyncio.CancelledError:
         connection = session.connection
         if connection is None or not connection.aborted:
+            # The server is shutting down (Daphne cancels its applications): tell the
+            # client to reconnect, to another worker if this one does not come back.
+            failure = ServerShutdown()
             raise
         reader.uncancel()
     except HandshakeFailed:

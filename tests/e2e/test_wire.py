@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import urllib.error
 import urllib.request
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 import websockets
 
-from tests.servers import Server
+from tests.servers import Server, daphne
 
 pytestmark = pytest.mark.e2e
 
@@ -337,3 +338,18 @@ async def test_handshake_timeout(server: Server) -> None:
         # WatchHub's HANDSHAKE_TIMEOUT is 2 s (the default is 15 s).
         reply = await asyncio.wait_for(ws.recv(), 5)
         assert reply == '{"error":"Handshake was canceled."}' + RS
+
+
+async def test_server_shutdown_tells_clients_to_reconnect(artifacts: Any, test_db: str) -> None:
+    """On SIGTERM, Daphne cancels the hubs; each client gets a Close that allows reconnect."""
+    with daphne(
+        "tests.asgi:application",
+        "tests.settings",
+        artifacts,
+        {"SIGNALR_TEST_DB": test_db},
+        name="shutdown",
+    ) as srv:
+        async with websockets.connect(ws_url(srv)) as ws:
+            assert await handshake(ws) == "{}" + RS
+            srv.proc.send_signal(signal.SIGTERM)
+            assert await recv_non_ping(ws) == {"type": 7, "allowReconnect": True}

@@ -1,0 +1,1 @@
+"""A small chat site on Daphne: the official SignalR JavaScript client talks to a Python hub."""
