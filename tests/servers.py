@@ -100,3 +100,28 @@ def daphne(
         yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def gunicorn(
+    wsgi: str, settings: str, log_dir: Path, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """Run gunicorn (sync workers) serving `wsgi` on a free port."""
+    port = free_port()
+    log = log_dir / f"gunicorn-{port}.log"
+    full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings, "PYTHONUNBUFFERED": "1"}
+    full_env.update(env or {})
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "2", wsgi],
+            cwd=ROOT,
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(proc, port, log)
+    try:
+        wait_for_port(port, proc=proc)
+        yield server
+    finally:
+        server.stop()

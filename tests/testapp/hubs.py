@@ -101,6 +101,13 @@ class TestHub(Hub):
     async def join(self, group: str) -> None:
         await self.groups.add_to_group(self.context.connection_id, group)
 
+    async def add_other(self, connection_id: str, group: str) -> None:
+        """Group change for a connection that may live on another worker."""
+        await self.groups.add_to_group(connection_id, group)
+
+    async def remove_other(self, connection_id: str, group: str) -> None:
+        await self.groups.remove_from_group(connection_id, group)
+
     async def leave(self, group: str) -> None:
         await self.groups.remove_from_group(self.context.connection_id, group)
 

@@ -473,3 +473,73 @@ export async function fallback(base) {
   await off.stop();
   return out;
 }
+
+// Clients on two different workers (WORKER_B) and a WSGI site (WSGI) sharing Redis.
+export async function crossWorker(base) {
+  const other = process.env.WORKER_B;
+  const wsgi = process.env.WSGI;
+  const alice = await makeUser(base, "xalice");
+  const a = await started(base, "/hubs/test", { accessTokenFactory: () => alice.token });
+  const b = await started(other, "/hubs/test", { accessTokenFactory: () => alice.token });
+  const c = await started(other);
+  const [ia, ib, ic] = [inbox(a), inbox(b), inbox(c)];
+  const counts = () => [ia.items.length, ib.items.length, ic.items.length];
+  const settle = () => sleep(200);
+  const out = {};
+
+  await a.invoke("SendToAll", "all");
+  await Promise.all([ia.wait(1), ib.wait(1), ic.wait(1)]);
+  await a.invoke("SendToOthers", "others");
+  await Promise.all([ib.wait(2), ic.wait(2)]);
+  await a.invoke("SendToClient", c.connectionId, "client");
+  await ic.wait(3);
+  await a.invoke("SendToClients", [b.connectionId, c.connectionId], "clients");
+  await Promise.all([ib.wait(3), ic.wait(4)]);
+  await a.invoke("SendAllExcept", [b.connectionId], "allExcept");
+  await Promise.all([ia.wait(2), ic.wait(5)]);
+  await settle();
+  assert.deepEqual(counts(), [2, 3, 5]);
+
+  // b joins by itself; c is added by a hub call made on the other worker.
+  await b.invoke("Join", "xroom");
+  await a.invoke("AddOther", c.connectionId, "xroom");
+  await a.invoke("SendToGroup", "xroom", "group");
+  await Promise.all([ib.wait(4), ic.wait(6)]);
+  await a.invoke("SendGroupExcept", "xroom", [c.connectionId], "groupExcept");
+  await ib.wait(5);
+  await b.invoke("SendOthersInGroup", "xroom", "othersInGroup");
+  await ic.wait(7);
+  await a.invoke("SendToGroups", ["xroom", "nobody"], "groups");
+  await Promise.all([ib.wait(6), ic.wait(8)]);
+  await a.invoke("RemoveOther", c.connectionId, "xroom");
+  await a.invoke("SendToGroup", "xroom", "after remove");
+  await ib.wait(7);
+  await settle();
+  assert.deepEqual(counts(), [2, 7, 8]);
+
+  // alice has a connection on each worker.
+  await c.invoke("SendToUser", alice.id, "user");
+  await Promise.all([ia.wait(3), ib.wait(8)]);
+  await c.invoke("SendToUsers", [alice.id], "users");
+  await Promise.all([ia.wait(4), ib.wait(9)]);
+
+  // The WSGI site sends through the hub context: all, a group, one client.
+  for (const query of ["message=wsgi", "target=group&group=xroom&message=wsgi-group",
+                       `target=client&id=${c.connectionId}&message=wsgi-client`]) {
+    const response = await fetch(`${wsgi}/broadcast?${query}`);
+    assert.equal(await response.text(), "sent");
+  }
+  await Promise.all([ia.wait(5), ib.wait(11), ic.wait(10)]);
+  await settle();
+  assert.deepEqual(counts(), [5, 11, 10]);
+
+  // Client results across workers.
+  c.on("GetMessage", (q) => `from c:${q}`);
+  out.result = await a.invoke("AskClient", c.connectionId, "GetMessage", 5);
+  out.unknown = await a.invoke("AskClient", "missing-connection", "GetMessage", 5);
+  out.a = ia.items;
+  out.b = ib.items;
+  out.c = ic.items;
+  await Promise.all([a.stop(), b.stop(), c.stop()]);
+  return out;
+}

@@ -1,0 +1,23 @@
+"""Test settings with a Redis channel layer (REDIS_URL); SIGNALR_TEST_LAYER picks which."""
+
+from __future__ import annotations
+
+import os
+
+from .settings import *  # noqa: F403
+
+_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+_layer = os.environ.get("SIGNALR_TEST_LAYER", "pubsub")
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": (
+            "channels_redis.pubsub.RedisPubSubChannelLayer"
+            if _layer == "pubsub"
+            else "channels_redis.core.RedisChannelLayer"
+        ),
+        "CONFIG": {"hosts": [_url]},
+    }
+}
+
+SIGNALR = {**SIGNALR, "BACKPLANE_TIMEOUT": 2.0}  # noqa: F405
