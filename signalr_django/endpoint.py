@@ -33,12 +33,18 @@ class HubEndpoint:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Route by scope type and path."""
         handler = get_handler(self.hub_cls)
+        backplane = handler.lifetime.backplane
+        if backplane is not None and not handler.forwarding_ready:
+            handler.forwarding_ready = True
+            from .transports import forwarding
+
+            forwarding.register(backplane, handler)
         kind = scope["type"]
         if kind == "websocket":
             await serve_websocket(handler, scope, receive, send)
         elif kind == "http":
             if _is_negotiate(scope):
-                await serve_negotiate(self.hub_cls, handler.options, scope, receive, send)
+                await serve_negotiate(handler, scope, receive, send)
             else:
                 await serve_connection_request(handler, scope, receive, send)
         elif kind == "lifespan":

@@ -55,6 +55,7 @@ class HubConnectionHandler:
         self.ended_ids: dict[str, float] = {}
         # Stateful connections whose socket dropped, waiting for the client to come back.
         self.resumable: dict[str, Any] = {}
+        self.forwarding_ready = False
 
     def token_spent(self, connection_id: str) -> bool:
         """Whether a connection with this id already ran here and ended."""

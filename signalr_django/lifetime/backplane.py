@@ -44,6 +44,7 @@ class Backplane:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._start_lock: asyncio.Lock | None = None
         self._joined: dict[str, int] = {}
+        self.streams: dict[str, asyncio.Queue[dict[str, Any]]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -176,6 +177,11 @@ class Backplane:
             future = self._pending.get(message.get("i", ""))
             if future is not None and not future.done():
                 future.set_result(message)
+            return
+        if kind == "signalr.stream":
+            queue = self.streams.get(message.get("i", ""))
+            if queue is not None:
+                queue.put_nowait(message)
             return
         handler = self.handlers.get(kind or "")
         if handler is not None:

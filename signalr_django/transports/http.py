@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 
 from ..conf import HubOptions
 from ..dispatch.handler import HubConnectionHandler
+from . import forwarding
 from .http_connection import (
     LONG_POLLING,
     SERVER_SENT_EVENTS,
@@ -91,9 +92,11 @@ async def drain_body(receive: Any) -> bytes:
 
 
 async def serve_negotiate(
-    hub_cls: type, options: HubOptions, scope: dict[str, Any], receive: Any, send: Any
+    handler: HubConnectionHandler, scope: dict[str, Any], receive: Any, send: Any
 ) -> None:
     """`POST {hub}/negotiate`: a connection id, a secret token and the transports."""
+    hub_cls = handler.hub_cls
+    options = handler.options
     cors = cors_headers(scope, options)
     method = scope.get("method", "GET")
     if method == "OPTIONS":
@@ -129,7 +132,12 @@ async def serve_negotiate(
         and version > 0
         and query.get("useStatefulReconnect", "").lower() == "true"
     )
-    token = make_connection_token(connection_id, user_key(user), stateful)
+    owner = ""
+    backplane = handler.lifetime.backplane
+    if backplane is not None:
+        owner = await backplane.start()
+        forwarding.register(backplane, handler)
+    token = make_connection_token(connection_id, user_key(user), stateful, owner)
     body = negotiate_body(version, connection_id, token, options, stateful)
     await respond(send, 200, body, "application/json", cors)
 
@@ -187,6 +195,16 @@ async def serve_connection_request(
         await respond(send, 404, NO_CONNECTION, headers=cors)
         return
     connection_id = verified.connection_id
+    backplane = handler.lifetime.backplane
+    if (
+        backplane is not None
+        and verified.owner
+        and verified.owner != await backplane.start()
+        and not scope.get("signalr_forwarded")
+        and handler.lifetime.connections.get(connection_id) is None
+    ):
+        await forwarding.forward(backplane, verified.owner, handler, scope, receive, send)
+        return
     manager = get_http_manager(handler)
     connection = manager.get(connection_id)
     websocket = handler.lifetime.connections.get(connection_id)

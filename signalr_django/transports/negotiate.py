@@ -38,21 +38,26 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _signature(connection_id: str, issued: int, flags: str, user_key: str) -> str:
+def _signature(connection_id: str, issued: int, flags: str, owner: str, user_key: str) -> str:
     key = hashlib.sha256(b"signalr_django.connection_token" + settings.SECRET_KEY.encode()).digest()
-    message = f"{connection_id}|{issued}|{flags}|{user_key}".encode()
+    message = f"{connection_id}|{issued}|{flags}|{owner}|{user_key}".encode()
     return _b64(hmac.new(key, message, hashlib.sha256).digest()[:18])
 
 
-def make_connection_token(connection_id: str, user_key: str, stateful: bool = False) -> str:
+def make_connection_token(
+    connection_id: str, user_key: str, stateful: bool = False, owner: str = ""
+) -> str:
     """A secret token naming `connection_id`, bound to the negotiating user.
 
-    `stateful` records that stateful reconnect was negotiated for the connection.
+    `stateful` records that stateful reconnect was negotiated; `owner` is the backplane
+    channel of the worker that will hold the connection if it uses Server-Sent Events or
+    long polling, so any worker that receives one of its requests can forward it there.
     """
     issued = int(time.time())
     flags = "s" if stateful else "n"
-    signature = _signature(connection_id, issued, flags, user_key)
-    return f"{connection_id}.{issued:x}.{flags}.{signature}"
+    owner_part = _b64(owner.encode()) if owner else ""
+    signature = _signature(connection_id, issued, flags, owner_part, user_key)
+    return f"{connection_id}.{issued:x}.{flags}.{owner_part}.{signature}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,22 +67,24 @@ class ConnectionToken:
     connection_id: str
     issued: int
     stateful: bool
+    owner: str
 
 
 def read_connection_token(token: str, user_key: str) -> ConnectionToken | None:
     """Verify a token for the user of this request; None when forged, foreign or malformed."""
     parts = token.split(".")
-    if len(parts) != 4 or len(token) > 200:
+    if len(parts) != 5 or len(token) > 400:
         return None
-    connection_id, issued_hex, flags, signature = parts
+    connection_id, issued_hex, flags, owner_part, signature = parts
     try:
         issued = int(issued_hex, 16)
-    except ValueError:
+        owner = base64.urlsafe_b64decode(owner_part + "=" * (-len(owner_part) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
         return None
-    expected = _signature(connection_id, issued, flags, user_key)
+    expected = _signature(connection_id, issued, flags, owner_part, user_key)
     if not hmac.compare_digest(expected, signature):
         return None
-    return ConnectionToken(connection_id, issued, flags == "s")
+    return ConnectionToken(connection_id, issued, flags == "s", owner)
 
 
 def user_key(user: Any) -> str:

@@ -65,3 +65,13 @@ def test_every_target_crosses_workers(cluster: dict[str, Server]) -> None:
         "wsgi",
         "wsgi-client",
     ]
+
+
+@pytest.mark.parametrize("transport", ["LongPolling", "ServerSentEvents", "WebSockets"])
+def test_no_sticky_sessions(cluster: dict[str, Server], transport: str) -> None:
+    """Every request goes to the next worker in turn; the connection works regardless."""
+    out = run("roundRobin", cluster, SIGNALR_TRANSPORT=transport)
+    assert out["info"]["transport"] == transport
+    assert sorted(m[1] for m in out["received"]) == ["direct", "from b"]
+    assert out["result"] == "rr:q"
+    assert min(out["counts"]) >= 1, out["counts"]

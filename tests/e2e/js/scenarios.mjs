@@ -1,5 +1,6 @@
 // End-to-end scenarios run with the official @microsoft/signalr client against a real Daphne.
 import assert from "node:assert/strict";
+import http from "node:http";
 import net from "node:net";
 import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
 import {
@@ -541,5 +542,77 @@ export async function crossWorker(base) {
   out.b = ib.items;
   out.c = ic.items;
   await Promise.all([a.stop(), b.stop(), c.stop()]);
+  return out;
+}
+
+// An HTTP proxy that sends each request (and each WebSocket upgrade) to the next worker in
+// turn: a load balancer with no session affinity.
+async function roundRobinProxy(targets) {
+  let next = 0;
+  const counts = targets.map(() => 0);
+  const pick = () => {
+    const index = next++ % targets.length;
+    counts[index] += 1;
+    return new URL(targets[index]);
+  };
+  const server = http.createServer((req, res) => {
+    const target = pick();
+    const upstream = http.request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+      (response) => {
+        res.writeHead(response.statusCode, response.headers);
+        response.pipe(res);
+      },
+    );
+    upstream.on("error", () => res.destroy());
+    res.on("close", () => upstream.destroy());
+    req.pipe(upstream);
+  });
+  server.on("upgrade", (req, socket, head) => {
+    const target = pick();
+    const upstream = net.connect(Number(target.port), target.hostname, () => {
+      const lines = [`${req.method} ${req.url} HTTP/1.1`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      upstream.write(lines.join("\r\n") + "\r\n\r\n");
+      upstream.write(head);
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    });
+    const drop = () => { socket.destroy(); upstream.destroy(); };
+    upstream.on("error", drop);
+    socket.on("error", drop);
+  });
+  server.keepAliveTimeout = 1;
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${server.address().port}`, counts, close: () => server.close() };
+}
+
+export async function roundRobin(base) {
+  const proxy = await roundRobinProxy([base, process.env.WORKER_B]);
+  const direct = await started(process.env.WORKER_B);
+  const out = {};
+  try {
+    const c = connect(proxy.url, "/hubs/test");
+    const box = inbox(c);
+    await c.start();
+    const echoes = [];
+    for (let i = 0; i < 6; i++) echoes.push(await c.invoke("Echo", i));
+    assert.deepEqual(echoes, [0, 1, 2, 3, 4, 5]);
+    await c.invoke("Join", "rr");
+    await direct.invoke("SendToGroup", "rr", "from b");
+    await direct.invoke("SendToClient", c.connectionId, "direct");
+    await box.wait(2);
+    const items = await streamAll(c, "Counter", 4, 0.01);
+    assert.deepEqual(items, [0, 1, 2, 3]);
+    c.on("GetMessage", (q) => `rr:${q}`);
+    out.result = await direct.invoke("AskClient", c.connectionId, "GetMessage", 5);
+    out.info = await c.invoke("ConnectionInfo");
+    out.received = box.items;
+    await c.stop();
+  } finally {
+    await direct.stop();
+    proxy.close();
+  }
+  out.counts = proxy.counts;
   return out;
 }

@@ -1,0 +1,173 @@
+"""No sticky sessions: HTTP-transport requests that reach the wrong worker are forwarded.
+
+A Server-Sent Events or long-polling connection lives in the worker that negotiated it (the
+connection token names that worker's backplane channel, signed). When a poll, a send, a
+DELETE or the event stream reaches another worker (a load balancer without affinity), that
+worker relays the whole HTTP exchange to the owner over the channel layer: the request
+(method, path, headers, body) goes to the owner's channel, the owner runs it through its own
+endpoint, and the response events (status, then body chunks, streamed for SSE) come back on
+the relaying worker's channel. A client leaving is relayed too, so the owner sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from ..lifetime.backplane import Backplane, BackplaneError
+
+if TYPE_CHECKING:
+    from ..dispatch.handler import HubConnectionHandler
+
+logger = logging.getLogger(__name__)
+
+NO_CONNECTION = b"No Connection with that ID"
+MAX_FORWARDED_BODY = 1 << 20
+
+_handlers: dict[tuple[int, str], HubConnectionHandler] = {}
+_disconnects: dict[str, asyncio.Event] = {}
+
+
+def register(backplane: Backplane, handler: HubConnectionHandler) -> None:
+    """Let this worker serve requests forwarded to it for `handler`'s hub."""
+    key = (id(backplane), handler.lifetime.key)
+    if key in _handlers:
+        _handlers[key] = handler
+        return
+    _handlers[key] = handler
+    if "signalr.http" not in backplane.handlers:
+
+        async def on_request(message: dict[str, Any]) -> None:
+            target = _handlers.get((id(backplane), message.get("h", "")))
+            if target is not None:
+                asyncio.get_running_loop().create_task(_serve(backplane, target, message))
+
+        async def on_disconnect(message: dict[str, Any]) -> None:
+            event = _disconnects.get(message.get("i", ""))
+            if event is not None:
+                event.set()
+
+        backplane.on("signalr.http", on_request)
+        backplane.on("signalr.http.disconnect", on_disconnect)
+
+
+async def forward(
+    backplane: Backplane,
+    owner: str,
+    handler: HubConnectionHandler,
+    scope: dict[str, Any],
+    receive: Any,
+    send: Any,
+) -> None:
+    """Relay one HTTP exchange to the worker that owns the connection."""
+    from .http import respond
+
+    body = b""
+    while True:
+        event = await receive()
+        if event["type"] == "http.disconnect":
+            return
+        body += event.get("body", b"")
+        if len(body) > MAX_FORWARDED_BODY:
+            await respond(send, 413, b"Request body too large")
+            return
+        if not event.get("more_body"):
+            break
+    rid = uuid.uuid4().hex
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    backplane.streams[rid] = queue
+    request = {
+        "type": "signalr.http",
+        "h": handler.lifetime.key,
+        "i": rid,
+        "o": await backplane.start(),
+        "m": scope.get("method", "GET"),
+        "p": scope.get("path", ""),
+        "q": scope.get("query_string", b""),
+        "hd": [[k, v] for k, v in scope.get("headers", ())],
+        "c": list(scope["client"]) if scope.get("client") else None,
+        "b": body,
+    }
+    watcher = asyncio.ensure_future(_watch_disconnect(backplane, owner, rid, receive))
+    try:
+        try:
+            await backplane.send_to(owner, request)
+        except BackplaneError:
+            await respond(send, 503, b"The worker holding this connection cannot be reached.")
+            return
+        started = False
+        while True:
+            try:
+                reply = await asyncio.wait_for(
+                    queue.get(), None if started else backplane.request_timeout
+                )
+            except TimeoutError:
+                await respond(send, 404, NO_CONNECTION)  # the owner is gone
+                return
+            message = reply["m"]
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [tuple(h) for h in message.get("headers", ())]
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                return
+    finally:
+        backplane.streams.pop(rid, None)
+        watcher.cancel()
+
+
+async def _watch_disconnect(backplane: Backplane, owner: str, rid: str, receive: Any) -> None:
+    while True:
+        event = await receive()
+        if event["type"] == "http.disconnect":
+            with contextlib.suppress(Exception):
+                await backplane.send_to(owner, {"type": "signalr.http.disconnect", "i": rid})
+            return
+
+
+async def _serve(
+    backplane: Backplane, handler: HubConnectionHandler, request: dict[str, Any]
+) -> None:
+    """Run a forwarded request through this worker's endpoint; stream the response back."""
+    from .http import serve_connection_request
+
+    rid = request["i"]
+    reply_to = request["o"]
+    gone = asyncio.Event()
+    _disconnects[rid] = gone
+    delivered = False
+    scope: dict[str, Any] = {
+        "type": "http",
+        "method": request.get("m", "GET"),
+        "path": request.get("p", ""),
+        "query_string": request.get("q", b""),
+        "headers": [(bytes(k), bytes(v)) for k, v in request.get("hd", ())],
+        "client": tuple(request["c"]) if request.get("c") else None,
+        "signalr_forwarded": True,
+    }
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": request.get("b", b""), "more_body": False}
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [list(h) for h in message.get("headers", ())]}
+        try:
+            await backplane.send_to(reply_to, {"type": "signalr.stream", "i": rid, "m": message})
+        except BackplaneError:
+            gone.set()
+
+    try:
+        await serve_connection_request(handler, scope, receive, send)
+    except Exception:
+        logger.exception("Forwarded request failed")
+    finally:
+        _disconnects.pop(rid, None)
