@@ -16,8 +16,9 @@ class SignalRConfig(AppConfig):
         from django.core.signals import setting_changed
 
         from . import checks, conf
-        from .core import shutdown
+        from .core import load, shutdown
 
         setting_changed.connect(conf.clear_cache, dispatch_uid="signalr_django.conf")
         checks.register()
         shutdown.install()
+        load.install()

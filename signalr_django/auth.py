@@ -11,6 +11,7 @@ project's SECRET_KEY, time-limited, verifiable by any worker without shared stat
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
@@ -25,9 +26,72 @@ Authenticator = Callable[[dict[str, Any], str], Awaitable[Any]]
 T = TypeVar("T")
 
 
-def create_access_token(user: Any) -> str:
-    """A signed bearer token for `user`, accepted by `signed_token_authenticator`."""
-    return signing.dumps({"u": str(user.pk)}, salt=TOKEN_SALT, compress=False)
+def create_access_token(user: Any, embed: bool = False, max_age: float | None = None) -> str:
+    """A signed bearer token for `user`, accepted by `signed_token_authenticator`.
+
+    With `embed=True` the token carries the user's name, staff flags and permissions, so a
+    worker accepts it without a database round trip (the negotiate redirect uses this);
+    `max_age` (seconds) then limits the token itself, shorter than ACCESS_TOKEN_MAX_AGE.
+    """
+    data: dict[str, Any] = {"u": str(user.pk)}
+    if embed:
+        data["n"] = user.get_username()
+        data["s"] = bool(getattr(user, "is_staff", False))
+        data["su"] = bool(getattr(user, "is_superuser", False))
+        data["p"] = (
+            sorted(user.get_all_permissions()) if hasattr(user, "get_all_permissions") else []
+        )
+        if max_age is not None:
+            data["x"] = time.time() + max_age
+    return signing.dumps(data, salt=TOKEN_SALT, compress=embed)
+
+
+class TokenUser:
+    """The user of an embedded access token: what the token says, with no database access.
+
+    It quacks like a Django user for what hubs usually need: `pk`, `id`, `username`,
+    `get_username()`, `is_authenticated`, `is_staff`, `is_superuser`, `has_perm(s)`.
+    `load()` fetches the real user object when a hub needs more.
+    """
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.pk: str = data["u"]
+        self.id = self.pk
+        self.username: str = data.get("n", "")
+        self.is_staff: bool = data.get("s", False)
+        self.is_superuser: bool = data.get("su", False)
+        self._perms = frozenset(data.get("p", ()))
+
+    def get_username(self) -> str:
+        """The username carried by the token."""
+        return self.username
+
+    def __str__(self) -> str:
+        return self.username
+
+    def has_perm(self, perm: str, obj: Any = None) -> bool:
+        """Permission check against the token's snapshot (superusers have all)."""
+        return self.is_superuser or perm in self._perms
+
+    def has_perms(self, perms: Iterable[str], obj: Any = None) -> bool:
+        """All of `perms`."""
+        return all(self.has_perm(p) for p in perms)
+
+    def get_all_permissions(self, obj: Any = None) -> set[str]:
+        """The token's permission snapshot."""
+        return set(self._perms)
+
+    async def load(self) -> Any:
+        """The real user model instance (one database query)."""
+        from channels.db import database_sync_to_async
+        from django.contrib.auth import get_user_model
+
+        model = get_user_model()
+        return await database_sync_to_async(model._default_manager.get)(pk=self.pk)
 
 
 async def signed_token_authenticator(scope: dict[str, Any], token: str) -> Any:
@@ -45,6 +109,10 @@ async def signed_token_authenticator(scope: dict[str, Any], token: str) -> Any:
     pk = data.get("u") if isinstance(data, dict) else None
     if pk is None:
         return None
+    if "n" in data:
+        if "x" in data and time.time() > data["x"]:
+            return None
+        return TokenUser(data)
 
     def load() -> Any:
         from django.contrib.auth import get_user_model

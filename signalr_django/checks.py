@@ -1,4 +1,4 @@
-"""Django system checks for SignalR settings and hubs."""
+"""Django system checks: settings mistakes and unsafe deployments, caught at start-up."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.core import checks
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """`signalr.E001`: the SIGNALR setting is invalid."""
+    """Invalid SIGNALR settings (E001, E002) and inconsistent timeouts (W001)."""
     from .conf import global_options
     from .exceptions import HubConfigurationError
 
@@ -34,9 +34,85 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="signalr.W001",
             )
         )
+    if options.BACKPLANE not in ("auto", "channel_layer", "none"):
+        messages.append(
+            checks.Error(
+                "SIGNALR['BACKPLANE'] must be 'auto', 'channel_layer' or 'none'.",
+                id="signalr.E003",
+            )
+        )
     return messages
+
+
+def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Set-ups that work on a laptop and fail in production (W002-W004)."""
+    from django.conf import settings
+
+    from .conf import global_options
+
+    options = global_options()
+    messages: list[checks.CheckMessage] = []
+    layers = getattr(settings, "CHANNEL_LAYERS", {}) or {}
+    backend = str(layers.get(options.CHANNEL_LAYER, {}).get("BACKEND", ""))
+    several = len(options.WORKERS) > 1 or options.WORKER_URL is not None
+    if (not settings.DEBUG or several) and (
+        not backend or backend.endswith("InMemoryChannelLayer")
+    ):
+        messages.append(
+            checks.Warning(
+                "The in-memory channel layer (or none) cannot reach other processes: with "
+                "several Daphne workers, or a WSGI site sending through the hub context, "
+                "messages only reach connections of the sending process.",
+                hint="Use channels_redis.pubsub.RedisPubSubChannelLayer in CHANNEL_LAYERS.",
+                id="signalr.W002",
+            )
+        )
+    if backend.endswith("core.RedisChannelLayer"):
+        messages.append(
+            checks.Warning(
+                "The classic RedisChannelLayer works, but queues each message per worker "
+                "(capacity 100 by default, dropped when full) and expires memberships after "
+                "group_expiry; bursts of large group traffic can overflow it.",
+                hint="Prefer channels_redis.pubsub.RedisPubSubChannelLayer for hubs.",
+                id="signalr.W004",
+            )
+        )
+    messages.extend(_hubs_in_wsgi_urls())
+    return messages
+
+
+def _hubs_in_wsgi_urls() -> list[checks.CheckMessage]:
+    """W003: `map_hub` patterns in ROOT_URLCONF are served by WSGI, which cannot hold them."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    from .endpoint import HubEndpoint
+
+    found: list[str] = []
+
+    def walk(patterns: Any, prefix: str) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern) and isinstance(pattern.callback, HubEndpoint):
+                found.append(prefix + str(pattern.pattern))
+
+    try:
+        walk(get_resolver().url_patterns, "")
+    except Exception:  # a broken URLconf is reported by Django's own checks
+        return []
+    return [
+        checks.Warning(
+            f"The hub URL {route!r} is in ROOT_URLCONF, which the WSGI site serves; hubs need "
+            "an ASGI server (Daphne) holding their connections.",
+            hint="Route hubs with map_hub() in asgi.py's URLRouter; on the WSGI site use "
+            "signalr_django.views.negotiate_redirect() to send clients to the workers.",
+            id="signalr.W003",
+        )
+        for route in found
+    ]
 
 
 def register() -> None:
     """Register the checks (called from AppConfig.ready)."""
     checks.register(check_settings, "signalr")
+    checks.register(check_deployment, "signalr", deploy=False)

@@ -41,6 +41,12 @@ class HubOptions:
     CHANNEL_LAYER: str = "default"
     BACKPLANE_TIMEOUT: float = 5.0
     SHUTDOWN_DRAIN_TIMEOUT: float = 5.0
+    MAX_CONNECTIONS: int | None = None
+    WORKER_URL: str | None = None
+    WORKERS: tuple[str, ...] = ()
+    LOAD_CACHE: str = "default"
+    LOAD_REPORT_INTERVAL: float = 2.0
+    GROUP_REFRESH_INTERVAL: float = 3600.0
     ALLOW_STATEFUL_RECONNECTS: bool = False
     STATEFUL_RECONNECT_BUFFER_SIZE: int = 100_000
 
@@ -64,12 +70,22 @@ DEFAULTS = HubOptions()
 _cache: dict[type, HubOptions] = {}
 
 
-def global_options() -> HubOptions:
-    """`settings.SIGNALR` applied to the defaults."""
-    from django.conf import settings
+_global: HubOptions | None = None
 
-    values = getattr(settings, "SIGNALR", None) or {}
-    return DEFAULTS.with_overrides(dict(values), "settings.SIGNALR")
+
+def global_options() -> HubOptions:
+    """`settings.SIGNALR` applied to the defaults (environment: SIGNALR_WORKER_URL)."""
+    global _global
+    if _global is None:
+        import os
+
+        from django.conf import settings
+
+        values = dict(getattr(settings, "SIGNALR", None) or {})
+        if os.environ.get("SIGNALR_WORKER_URL"):
+            values["WORKER_URL"] = os.environ["SIGNALR_WORKER_URL"]
+        _global = DEFAULTS.with_overrides(values, "settings.SIGNALR")
+    return _global
 
 
 def hub_options(hub_cls: type) -> HubOptions:
@@ -84,4 +100,6 @@ def hub_options(hub_cls: type) -> HubOptions:
 
 def clear_cache(**_: Any) -> None:
     """Forget resolved options (connected to Django's `setting_changed`)."""
+    global _global
+    _global = None
     _cache.clear()

@@ -80,9 +80,10 @@ def daphne(
     log_dir: Path,
     env: dict[str, str] | None = None,
     name: str = "daphne",
+    port: int | None = None,
 ) -> Iterator[Server]:
-    """Run `daphne asgi` with `DJANGO_SETTINGS_MODULE=settings` on a free port."""
-    port = free_port()
+    """Run `daphne asgi` with `DJANGO_SETTINGS_MODULE=settings` on `port` (default: free)."""
+    port = port or free_port()
     log = log_dir / f"{name}-{port}.log"
     full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings, "PYTHONUNBUFFERED": "1"}
     full_env.update(env or {})

@@ -34,6 +34,8 @@ DATABASES = {
 }
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 USE_TZ = True
+# One process with the in-memory layer is what these settings are for.
+SILENCED_SYSTEM_CHECKS = ["signalr.W002"]
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 SIGNALR = {
     "CORS_ALLOWED_ORIGINS": ["http://cors.example"],
@@ -42,5 +44,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"signalr_django": {"handlers": ["console"], "level": "WARNING"}},
+    "loggers": {
+        "signalr_django": {"handlers": ["console"], "level": "WARNING"},
+        "django.request": {"handlers": ["console"], "level": "ERROR"},
+    },
 }

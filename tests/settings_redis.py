@@ -20,4 +20,18 @@ CHANNEL_LAYERS = {
     }
 }
 
-SIGNALR = {**SIGNALR, "BACKPLANE_TIMEOUT": 2.0}  # noqa: F405
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": _url.rsplit("/", 1)[0] + "/1",
+    }
+}
+
+SIGNALR = {
+    **SIGNALR,  # noqa: F405
+    "BACKPLANE_TIMEOUT": 2.0,
+    "WORKERS": [w for w in os.environ.get("SIGNALR_TEST_WORKERS", "").split(",") if w],
+    "MAX_CONNECTIONS": int(os.environ.get("SIGNALR_TEST_MAX_CONNECTIONS", "0")) or None,
+    "LOAD_REPORT_INTERVAL": 0.5,
+    "CORS_ALLOWED_ORIGINS": ["http://cors.example"],
+}

@@ -44,9 +44,11 @@ async def drain(timeout: float | None = None) -> int:
     """Close every hub connection of this process, allowing reconnects; returns how many."""
     from ..conf import global_options
     from ..lifetime.manager import _managers
+    from .load import withdraw
 
     if timeout is None:
         timeout = global_options().SHUTDOWN_DRAIN_TIMEOUT
+    await withdraw()
     connections = [c for m in _managers.values() for c in list(m.connections.values())]
     for connection in connections:
         connection.abort(Close(allow_reconnect=True))

@@ -34,9 +34,13 @@ class BackplaneError(Exception):
 class Backplane:
     """One worker's link to the other workers, through one channel layer."""
 
-    def __init__(self, layer: Any, request_timeout: float = 5.0) -> None:
+    def __init__(
+        self, layer: Any, request_timeout: float = 5.0, refresh_interval: float | None = None
+    ) -> None:
         self.layer = layer
         self.request_timeout = request_timeout
+        self.refresh_interval = refresh_interval
+        self._refresher: asyncio.Task[None] | None = None
         self.channel: str | None = None
         self.handlers: dict[str, Handler] = {}
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -60,11 +64,15 @@ class Backplane:
             if self._task is None or self._task.done():
                 self._loop = asyncio.get_running_loop()
                 self._task = self._loop.create_task(self._receive_loop())
+                if self.refresh_interval:
+                    self._refresher = self._loop.create_task(self._refresh_loop())
         assert self.channel is not None
         return self.channel
 
     async def stop(self) -> None:
         """Stop receiving (tests; a server process simply exits)."""
+        if self._refresher is not None:
+            self._refresher.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -94,6 +102,15 @@ class Backplane:
                 await self.layer.group_discard(group, self.channel)
         else:
             self._joined[group] = count - 1
+
+    async def _refresh_loop(self) -> None:
+        assert self.refresh_interval
+        while True:
+            await asyncio.sleep(self.refresh_interval)
+            try:
+                await self.refresh()
+            except Exception:
+                logger.warning("Refreshing backplane group memberships failed", exc_info=True)
 
     async def refresh(self) -> None:
         """Re-add every membership (layers whose memberships expire need this now and then)."""

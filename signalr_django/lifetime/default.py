@@ -33,7 +33,14 @@ def default_backplane() -> Backplane | None:
     layer = get_channel_layer(options.CHANNEL_LAYER)
     if layer is None or (mode == "auto" and layer_is_local(layer)):
         return None
-    _backplane = Backplane(layer, options.BACKPLANE_TIMEOUT)
+    refresh: float | None = None
+    # Only the classic layer has `group_expiry` (the pub/sub layer proxies attribute
+    # lookups to a per-event-loop object, so ask the instance dict, not getattr).
+    expiry = vars(layer).get("group_expiry")
+    if isinstance(expiry, int | float) and expiry > 0:
+        # The classic Redis layer forgets memberships after `group_expiry` seconds.
+        refresh = min(options.GROUP_REFRESH_INTERVAL, expiry / 2)
+    _backplane = Backplane(layer, options.BACKPLANE_TIMEOUT, refresh)
     return _backplane
 
 

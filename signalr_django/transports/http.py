@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from ..conf import HubOptions
+from ..core.load import over_limit
 from ..dispatch.handler import HubConnectionHandler
 from . import forwarding
 from .http_connection import (
@@ -42,6 +43,8 @@ from .security import (
 )
 
 NO_CONNECTION = b"No Connection with that ID"
+AT_LIMIT = b"This server is at its connection limit; retry later or on another server."
+RETRY_AFTER = b"5"
 NO_CACHE = [(b"pragma", b"no-cache"), (b"expires", b"Thu, 01 Jan 1970 00:00:00 GMT")]
 LONG_POLL_TIMEOUT = 90.0
 ALLOWED_HEADERS = "Authorization, Content-Type, X-Requested-With, X-SignalR-User-Agent"
@@ -120,6 +123,9 @@ async def serve_negotiate(
             await respond(
                 send, 401, b"Unauthorized", headers=[(b"www-authenticate", b"Bearer"), *cors]
             )
+        return
+    if over_limit():
+        await respond(send, 503, AT_LIMIT, headers=[(b"retry-after", RETRY_AFTER), *cors])
         return
     query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
     version = parse_version(query.get("negotiateVersion"), options)
@@ -252,6 +258,9 @@ async def serve_connection_request(
             return
         if not await hub_allows(handler.hub_cls, user):
             await respond(send, 403, b"Forbidden", headers=cors)
+            return
+        if over_limit():
+            await respond(send, 503, AT_LIMIT, headers=[(b"retry-after", RETRY_AFTER), *cors])
             return
         connection = manager.create(connection_id, requested, scope, user)
         if not sse:

@@ -16,11 +16,13 @@ import time
 from typing import Any
 
 from ..conf import HubOptions
+from ..core.load import over_limit
 from ..dispatch.dispatcher import ClientClosed
 from ..dispatch.handler import ConnectionRefused, HubConnectionHandler, ServerShutdown
 from ..dispatch.session import HandshakeFailed, HubSession
 from ..exceptions import ProtocolError
 from ..protocol import Payload, Sequence, TransferFormat
+from .http import AT_LIMIT
 from .http_connection import get_http_manager
 from .negotiate import new_connection_id, read_connection_token, user_key
 from .security import AuthenticationFailed, authenticate, hub_allows, origin_allowed
@@ -68,6 +70,9 @@ async def serve_websocket(
         await _reject(send)
         return
     token = _query_id(scope)
+    if over_limit() and not (token and _resumable(handler, token, user)):
+        await _refuse_at_limit(scope, send)
+        return
     resumed: HubSession | None = None
     stateful = False
     if token is None:
@@ -205,6 +210,27 @@ async def _resume(session: HubSession, write: Any) -> None:
             sent = seq
     connection.last_received = time.monotonic()
     session.set_writer(write)
+
+
+def _resumable(handler: HubConnectionHandler, token: str, user: Any) -> bool:
+    verified = read_connection_token(token, user_key(user))
+    return verified is not None and verified.connection_id in handler.resumable
+
+
+async def _refuse_at_limit(scope: dict[str, Any], send: Any) -> None:
+    """503 with Retry-After where the server supports ASGI's WebSocket denial responses;
+    Daphne only lets an application refuse an upgrade with 403."""
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": 503,
+                "headers": [(b"content-type", b"text/plain"), (b"retry-after", b"5")],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": AT_LIMIT})
+    else:
+        await _reject(send)
 
 
 def _data(event: dict[str, Any]) -> str | bytes:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.redis_server import redis_url
-from tests.servers import Server, daphne, gunicorn
+from tests.servers import Server, daphne, free_port, gunicorn
 
 from .conftest import run_node
 
@@ -28,11 +28,20 @@ def cluster(
     request: pytest.FixtureRequest, redis: str, artifacts: Path, test_db: str
 ) -> Iterator[dict[str, Server]]:
     """Two Daphne workers and gunicorn on one Redis channel layer."""
-    env = {"SIGNALR_TEST_DB": test_db, "REDIS_URL": redis, "SIGNALR_TEST_LAYER": request.param}
+    ports = [free_port(), free_port()]
+    urls = [f"http://127.0.0.1:{p}" for p in ports]
+    env = {
+        "SIGNALR_TEST_DB": test_db,
+        "REDIS_URL": redis,
+        "SIGNALR_TEST_LAYER": request.param,
+        "SIGNALR_TEST_WORKERS": ",".join(urls),
+    }
     settings = "tests.settings_redis"
+    env_a = {**env, "SIGNALR_WORKER_URL": urls[0]}
+    env_b = {**env, "SIGNALR_WORKER_URL": urls[1]}
     with (
-        daphne("tests.asgi:application", settings, artifacts, env, name="worker-a") as a,
-        daphne("tests.asgi:application", settings, artifacts, env, name="worker-b") as b,
+        daphne("tests.asgi:application", settings, artifacts, env_a, "worker-a", ports[0]) as a,
+        daphne("tests.asgi:application", settings, artifacts, env_b, "worker-b", ports[1]) as b,
         gunicorn("tests.wsgi:application", settings, artifacts, env) as web,
     ):
         yield {"a": a, "b": b, "web": web}
@@ -75,3 +84,28 @@ def test_no_sticky_sessions(cluster: dict[str, Server], transport: str) -> None:
     assert sorted(m[1] for m in out["received"]) == ["direct", "from b"]
     assert out["result"] == "rr:q"
     assert min(out["counts"]) >= 1, out["counts"]
+
+
+def test_negotiate_on_the_wsgi_site_redirects_to_the_least_loaded_worker(
+    cluster: dict[str, Server],
+) -> None:
+    """The WSGI site negotiates with the session and sends clients to the workers."""
+    out = run("redirect", cluster)
+    workers = {cluster["a"].url, cluster["b"].url}
+    assert set(out["workers"]) == workers, out
+    assert out["who"] == "redirected-user"
+    assert "Status code '401'" in out["anonymousAuthHub"]
+
+
+def test_connection_limit_refuses_with_503(redis: str, artifacts: Path, test_db: str) -> None:
+    """Past MAX_CONNECTIONS, negotiate answers 503 with Retry-After; the worker reports it."""
+    env = {
+        "SIGNALR_TEST_DB": test_db,
+        "REDIS_URL": redis,
+        "SIGNALR_TEST_MAX_CONNECTIONS": "2",
+    }
+    with daphne("tests.asgi:application", "tests.settings_redis", artifacts, env, "limited") as srv:
+        out = run_node("run.mjs", "connectionLimit", srv.url)
+    assert out["third"] == {"status": 503, "retryAfter": "5"}
+    assert out["upgradeRefused"] is True
+    assert out["afterLeaving"] == "ok"

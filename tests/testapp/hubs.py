@@ -57,6 +57,7 @@ class TestHub(Hub):
             "query": dict(ctx.query),
             "hasJoined": "joined" in ctx.items,
             "userAgent": ctx.headers.get("user-agent", ""),
+            "host": ctx.headers.get("host", ""),
         }
 
     async def values(self) -> dict[str, Any]:

@@ -2,9 +2,15 @@
 
 from django.urls import path
 
+from signalr_django.views import negotiate_redirect
+
 from . import views
+from .hubs import AuthHub, TestHub
 
 urlpatterns = [
     path("broadcast", views.broadcast),
     path("make-user", views.make_user),
+    # The WSGI site negotiates and redirects clients to a Daphne worker.
+    negotiate_redirect("site/hubs/test", TestHub, worker_route="hubs/test"),
+    negotiate_redirect("site/hubs/auth", AuthHub, worker_route="hubs/auth"),
 ]

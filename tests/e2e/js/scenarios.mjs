@@ -616,3 +616,47 @@ export async function roundRobin(base) {
   out.counts = proxy.counts;
   return out;
 }
+
+export async function redirect(base) {
+  const wsgi = process.env.WSGI;
+  const seen = [];
+  const clients = [];
+  for (let i = 0; i < 4; i++) {
+    const c = connect(wsgi, "/site/hubs/test");
+    await c.start();
+    clients.push(c);
+    seen.push(`http://${(await c.invoke("ConnectionInfo")).host}`);
+    await sleep(700); // let the workers report their new counts
+  }
+  assert.equal(await clients[0].invoke("Echo", "via redirect"), "via redirect");
+  // Session login on the WSGI site; the redirect carries the user to the worker in a token.
+  const login = await fetch(`${wsgi}/make-user?name=redirected-user`);
+  const cookie = login.headers.get("set-cookie").split(";")[0];
+  const auth = connect(wsgi, "/site/hubs/auth", { headers: { Cookie: cookie } });
+  await auth.start();
+  const who = await auth.invoke("WhoAmI");
+  await auth.stop();
+  const anonymousAuthHub = await expectError(connect(wsgi, "/site/hubs/auth").start());
+  await Promise.all(clients.map((c) => c.stop()));
+  return { workers: seen, who, anonymousAuthHub };
+}
+
+export async function connectionLimit(base) {
+  const a = await started(base);
+  const b = await started(base);
+  const response = await fetch(`${base}/hubs/test/negotiate?negotiateVersion=1`, { method: "POST" });
+  const third = { status: response.status, retryAfter: response.headers.get("retry-after") };
+  let upgradeRefused = false;
+  try {
+    const c = connect(base, "/hubs/test", { skipNegotiation: true, transport: signalR.HttpTransportType.WebSockets });
+    await c.start();
+  } catch {
+    upgradeRefused = true;
+  }
+  await b.stop();
+  await sleep(100);
+  const c = await started(base);
+  const afterLeaving = (await c.invoke("Echo", "ok"));
+  await Promise.all([a.stop(), c.stop()]);
+  return { third, upgradeRefused, afterLeaving };
+}

@@ -1,0 +1,124 @@
+"""How busy this worker is: the connection count, the per-worker limit, and load reports.
+
+A process runs out of file descriptors long before it runs out of CPU when it holds
+persistent connections; a per-worker limit (`MAX_CONNECTIONS`) makes it refuse new ones
+with a clear 503 and a Retry-After instead. Workers that know their public URL
+(`WORKER_URL`) publish their count every `LOAD_REPORT_INTERVAL` seconds in Django's cache,
+where the WSGI site's negotiate redirect reads them to send clients to the least loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+LOAD_KEY = "signalr:load:{url}"
+
+
+def connection_count() -> int:
+    """Hub connections held by this process (including HTTP ones mid-handshake)."""
+    from ..lifetime.manager import _managers
+    from ..transports.http_connection import _managers as http_managers
+
+    count = sum(len(m.connections) for m in _managers.values())
+    for manager in list(http_managers.values()):
+        count += sum(1 for c in manager.connections.values() if c.session.connection is None)
+    return count
+
+
+def over_limit() -> bool:
+    """Whether a new connection would exceed MAX_CONNECTIONS."""
+    from ..conf import global_options
+
+    limit = global_options().MAX_CONNECTIONS
+    return limit is not None and limit > 0 and connection_count() >= limit
+
+
+def load_key(url: str) -> str:
+    """The cache key a worker reports under."""
+    return LOAD_KEY.format(url=url.rstrip("/"))
+
+
+async def report_once() -> None:
+    """Publish this worker's count (no-op without WORKER_URL)."""
+    from django.core.cache import caches
+
+    from ..conf import global_options
+
+    options = global_options()
+    if not options.WORKER_URL:
+        return
+    value = {
+        "connections": connection_count(),
+        "limit": options.MAX_CONNECTIONS,
+        "at": time.time(),
+    }
+    cache = caches[options.LOAD_CACHE]
+    await cache.aset(load_key(options.WORKER_URL), value, timeout=options.LOAD_REPORT_INTERVAL * 3)
+
+
+async def withdraw() -> None:
+    """Stop being offered to new clients (shutdown)."""
+    from django.core.cache import caches
+
+    from ..conf import global_options
+
+    options = global_options()
+    if options.WORKER_URL:
+        with contextlib.suppress(Exception):
+            await caches[options.LOAD_CACHE].adelete(load_key(options.WORKER_URL))
+
+
+async def report_forever() -> None:
+    """Report every LOAD_REPORT_INTERVAL seconds until the process stops."""
+    from ..conf import global_options
+
+    while True:
+        try:
+            await report_once()
+        except Exception:
+            logger.warning("Reporting the worker load failed", exc_info=True)
+        await asyncio.sleep(global_options().LOAD_REPORT_INTERVAL)
+
+
+_task: asyncio.Task[None] | None = None
+
+
+def install() -> None:
+    """Start reporting once Daphne's reactor runs (only when WORKER_URL is set)."""
+    from ..conf import global_options
+
+    if not global_options().WORKER_URL:
+        return
+    reactor: Any = sys.modules.get("twisted.internet.reactor")
+    if reactor is None or not hasattr(reactor, "callWhenRunning"):
+        return
+
+    def start() -> None:
+        global _task
+        _task = asyncio.get_event_loop().create_task(report_forever())
+
+    reactor.callWhenRunning(start)
+
+
+def pick_worker(workers: list[str], loads: dict[str, Any]) -> str | None:
+    """The least loaded live worker under its limit (None when none is available)."""
+    best: tuple[float, str] | None = None
+    for url in workers:
+        load = loads.get(load_key(url))
+        if not isinstance(load, dict):
+            continue  # no recent report: down, or not started yet
+        count = int(load.get("connections", 0))
+        limit = load.get("limit")
+        if limit and count >= limit:
+            continue
+        score = count / limit if limit else float(count)
+        if best is None or score < best[0]:
+            best = (score, url)
+    return best[1] if best else None
