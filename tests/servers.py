@@ -17,6 +17,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def raise_file_limit() -> None:
+    """Allow as many open files as the hard limit permits (thousands of sockets)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as sock:
@@ -88,12 +97,15 @@ def daphne(
     full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings, "PYTHONUNBUFFERED": "1"}
     full_env.update(env or {})
     with log.open("wb") as out:
+        # A listen backlog large enough for connection bursts (Twisted's default is 50).
+        endpoint = f"tcp:port={port}:interface=127.0.0.1:backlog=4096"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), asgi],
+            [sys.executable, "-m", "daphne", "-e", endpoint, asgi],
             cwd=ROOT,
             env=full_env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            preexec_fn=raise_file_limit,
         )
     server = Server(proc, port, log)
     try:
