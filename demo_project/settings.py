@@ -97,7 +97,23 @@ if os.environ.get("REDIS_URL"):
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# Split deployment (scripts/split): gunicorn serves the site, Daphne workers serve the hub.
+# DEMO_WORKERS lists the workers' public URLs; negotiate on the site redirects clients to the
+# least loaded one, which needs a cache all processes share (Redis) for the load reports.
+DEMO_WORKERS = [w for w in os.environ.get("DEMO_WORKERS", "").split(",") if w]
+DEMO_SITE_URL = os.environ.get("DEMO_SITE_URL", "http://127.0.0.1:8000")
+if DEMO_WORKERS and os.environ.get("REDIS_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"].rsplit("/", 1)[0] + "/1",
+        }
+    }
+
 SIGNALR = {
+    "WORKERS": DEMO_WORKERS,
+    # The page on the site calls the workers cross-origin (negotiate, then the transport).
+    "CORS_ALLOWED_ORIGINS": [DEMO_SITE_URL, DEMO_SITE_URL.replace("127.0.0.1", "localhost")],
     # Pings every 10 s keep idle WebSockets alive through proxies; a client that stays
     # silent for 30 s is dropped (the JS client pings too, so only dead ones are).
     "KEEP_ALIVE_INTERVAL": 10.0,

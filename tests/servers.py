@@ -117,10 +117,14 @@ def daphne(
 
 @contextlib.contextmanager
 def gunicorn(
-    wsgi: str, settings: str, log_dir: Path, env: dict[str, str] | None = None
+    wsgi: str,
+    settings: str,
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> Iterator[Server]:
-    """Run gunicorn (sync workers) serving `wsgi` on a free port."""
-    port = free_port()
+    """Run gunicorn (sync workers) serving `wsgi` on `port` (default: a free one)."""
+    port = port or free_port()
     log = log_dir / f"gunicorn-{port}.log"
     full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings, "PYTHONUNBUFFERED": "1"}
     full_env.update(env or {})

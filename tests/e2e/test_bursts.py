@@ -33,8 +33,12 @@ def workers(artifacts: Path, test_db: str) -> Iterator[list[Server]]:
     with redis_url() as url:
         env = {"SIGNALR_TEST_DB": test_db, "REDIS_URL": url}
         with (
-            daphne("tests.asgi:application", "tests.settings_redis", artifacts, env, "burst-a") as a,
-            daphne("tests.asgi:application", "tests.settings_redis", artifacts, env, "burst-b") as b,
+            daphne(
+                "tests.asgi:application", "tests.settings_redis", artifacts, env, "burst-a"
+            ) as a,
+            daphne(
+                "tests.asgi:application", "tests.settings_redis", artifacts, env, "burst-b"
+            ) as b,
         ):
             yield [a, b]
 
@@ -93,7 +97,8 @@ async def test_thousand_clients_join_at_once_then_five_thousand_leave(
     members = [ws for ws in joined if not isinstance(ws, BaseException)]
     sender = await open_client(workers[0])
     await sender.send(
-        '{"type":1,"invocationId":"s","target":"SendToGroup","arguments":["burst","all of you"]}' + RS
+        '{"type":1,"invocationId":"s","target":"SendToGroup","arguments":["burst","all of you"]}'
+        + RS
     )
     delivered = await wait_for_group(members)
     assert delivered == 1000

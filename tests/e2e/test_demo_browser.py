@@ -11,13 +11,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import run_node
-from tests.servers import ROOT, daphne
+from tests.redis_server import redis_url
+from tests.servers import ROOT, daphne, free_port, gunicorn
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 
@@ -66,7 +68,11 @@ def test_two_people_chat_in_the_demo(artifacts: Path, tmp_path: Path) -> None:
     if not CHROMIUM.exists():
         pytest.fail(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     result, shots = run_scenario(artifacts, tmp_path)
+    check_demo_result(result, shots)
 
+
+def check_demo_result(result: dict[str, Any], shots: Path) -> None:
+    """What the three people must have seen."""
     people = result["people"]
     assert set(people) == {"alice", "bob", "carol"}
     for name, seen in people.items():
@@ -103,3 +109,61 @@ def test_two_people_chat_in_the_demo(artifacts: Path, tmp_path: Path) -> None:
 
     for name in ("alice", "bob", "carol", "bob-counter-running"):
         assert (shots / f"{name}.png").stat().st_size > 10_000, name
+
+
+@pytest.mark.e2e
+def test_split_deployment_in_a_browser(artifacts: Path, tmp_path: Path) -> None:
+    """gunicorn serves the site and negotiate, two Daphne workers the hub, Redis between."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    env = migrate_demo_db(tmp_path / "split.sqlite3")
+    ports = [free_port(), free_port(), free_port()]
+    site, workers = f"http://127.0.0.1:{ports[0]}", [f"http://127.0.0.1:{p}" for p in ports[1:]]
+    shots = artifacts / "split-screenshots"
+    with redis_url() as redis:
+        env = {
+            **env,
+            "REDIS_URL": redis,
+            "DEMO_WORKERS": ",".join(workers),
+            "DEMO_SITE_URL": site,
+        }
+        settings = "demo_project.settings"
+        app = "demo_project.asgi:application"
+        with (
+            gunicorn("demo_project.wsgi:application", settings, artifacts, env, ports[0]) as web,
+            daphne(
+                app,
+                settings,
+                artifacts,
+                {**env, "SIGNALR_WORKER_URL": workers[0]},
+                "split-a",
+                ports[1],
+            ) as a,
+            daphne(
+                app,
+                settings,
+                artifacts,
+                {**env, "SIGNALR_WORKER_URL": workers[1]},
+                "split-b",
+                ports[2],
+            ) as b,
+        ):
+            time.sleep(1.0)  # both workers report their load once
+            try:
+                result = run_node(
+                    "demo_browser.mjs",
+                    web.url,
+                    str(shots),
+                    timeout=120,
+                    env={"CHROMIUM_PATH": str(CHROMIUM)},
+                )
+            except pytest.fail.Exception as exc:
+                logs = "\n".join(f"--- {s.log.name} ---\n{s.output()[-3000:]}" for s in (web, a, b))
+                pytest.fail(f"{exc}\n{logs}")
+            served = [
+                a.output().count("WSCONNECT /hubs/chat"),
+                b.output().count("WSCONNECT /hubs/chat"),
+            ]
+    check_demo_result(result, shots)
+    # The three windows were spread over both workers by the negotiate redirect.
+    assert all(count >= 1 for count in served), served
