@@ -7,6 +7,10 @@ Scenarios:
   Reports invocations/s, round-trip percentiles and the server's CPU per invocation.
 * ``idle``: open K connections as fast as possible with bounded concurrency, report the connect
   rate and the server's RSS growth per connection once they sit idle, then close them all.
+* ``broadcast``: N receivers spread over one or two servers ``Join`` a group; one sender
+  keeps K ``Broadcast`` invocations in flight, each payload carrying its sequence number and
+  send time. Reports deliveries/s, delivery latency (local and remote server), both servers'
+  CPU per delivery and Redis commands per broadcast (``INFO commandstats``).
 
 The generator is deliberately thin (picows + uvloop when installed, one record parser, no
 per-call timers) so that it stays far faster than the servers it measures; ``run.py`` proves it
@@ -17,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import multiprocessing
 import os
+import re
 import resource
 import sys
 import threading
@@ -115,6 +121,15 @@ def read_cpu_seconds(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
+def read_machine_cpu() -> tuple[float, float]:
+    """Busy and total CPU seconds of the whole machine (all cores) from /proc/stat."""
+    with open("/proc/stat", "rb") as fh:
+        values = [int(v) for v in fh.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    total = sum(values[:8])  # guest time is already counted in user/nice
+    return (total - idle) / _CLK_TCK, total / _CLK_TCK
+
+
 def read_rss_kib(pid: int | None) -> int | None:
     """Resident set size of ``pid`` in KiB (VmRSS); None without a pid."""
     if pid is None:
@@ -162,6 +177,8 @@ class HubConnection:
         self.wire: Wire | None = None
         self.closed = False
         self.close_error: str | None = None
+        self.on_invocation: Callable[[dict[str, Any]], None] | None = None
+        """Called with every Invocation the server sends (``Receive`` in the broadcast)."""
 
     # -- inbound ---------------------------------------------------------------------------
 
@@ -194,6 +211,9 @@ class HubConnection:
                     future.set_exception(HubError(str(message["error"])))
                 else:
                     future.set_result(message.get("result", MISSING))
+        elif kind == 1:
+            if self.on_invocation is not None:
+                self.on_invocation(message)
         elif kind == 7:
             self.close_error = message.get("error") or "closed by server"
         # Pings (6) and anything else are ignored, as a real client would.
@@ -219,6 +239,14 @@ class HubConnection:
 
     async def invoke(self, target: str, *arguments: Any) -> Any:
         """Invoke ``target`` and return the Completion's result (or :data:`MISSING`)."""
+        return await (await self.start_invocation(target, *arguments))
+
+    async def start_invocation(self, target: str, *arguments: Any) -> asyncio.Future[Any]:
+        """Send an invocation and return the future of its Completion without waiting for it.
+
+        The broadcast sender keeps several invocations in flight on one connection and paces
+        itself on deliveries, not on Completions.
+        """
         if self.closed or self.wire is None:
             raise ConnectionLost(self.close_error or "connection closed")
         self._next_id += 1
@@ -232,7 +260,7 @@ class HubConnection:
             "arguments": list(arguments),
         }
         await self.wire.send(_dumps(message) + RS)
-        return await future
+        return future
 
     async def ping(self) -> None:
         """Send a keep-alive ping so a server enforcing a client timeout keeps us."""
@@ -443,12 +471,20 @@ class OpenResult:
     finished: float = 0.0
 
 
-async def open_many(cfg: ClientConfig, count: int, concurrency: int, cap: float) -> OpenResult:
+async def open_many(
+    cfg: ClientConfig,
+    count: int,
+    concurrency: int,
+    cap: float,
+    prepare: Callable[[HubConnection], Awaitable[None]] | None = None,
+) -> OpenResult:
     """Open ``count`` connections with at most ``concurrency`` in flight, within ``cap`` s.
 
     Workers pull from a shared budget instead of one task per connection so that the number
     of simultaneous handshakes is exactly ``concurrency`` (a burst of thousands would measure
-    the listen backlog rather than the server).
+    the listen backlog rather than the server). ``prepare`` runs on each new connection
+    inside the same bound (the broadcast's ``Join``); a connection it fails on is closed and
+    counted as an error.
     """
     result = OpenResult(started=time.monotonic())
     deadline = result.started + cap
@@ -464,6 +500,13 @@ async def open_many(cfg: ClientConfig, count: int, concurrency: int, cap: float)
             except Exception as exc:
                 result.errors[_describe(exc)] += 1
                 continue
+            if prepare is not None:
+                try:
+                    await asyncio.wait_for(prepare(conn), cfg.timeout)
+                except Exception as exc:
+                    result.errors[f"prepare {_describe(exc)}"] += 1
+                    await _abort(conn)
+                    continue
             result.connect_seconds.append(time.perf_counter() - begun)
             result.conns.append(conn)
 
@@ -856,6 +899,367 @@ def run_idle(cfg: ClientConfig, idle: IdleConfig, server_pid: int | None) -> dic
     }
 
 
+# --------------------------------------------------------------------------- broadcast scenario
+
+
+@dataclass(frozen=True)
+class BroadcastConfig:
+    """Parameters of the broadcast scenario."""
+
+    receivers: int = 1000
+    in_flight: int = 4
+    duration: float = 10.0
+    warmup: float = 2.0
+    payload_size: int = 64
+    group: str = "bench"
+    concurrency: int = 50
+    connect_cap: float = 120.0
+    stall_timeout: float = 5.0
+    drain: float = 10.0
+
+
+class BroadcastTally:
+    """Deliveries as they arrive, and the pacing of the sender on them.
+
+    A broadcast holds one of ``in_flight`` slots from its send until every joined receiver
+    has it (or ``stall_timeout`` passes), so the load adapts to the server: the rate is the
+    rate at which the whole group is reached, and latency includes queueing behind the
+    broadcasts ahead of it, as for a chat room under load.
+    """
+
+    def __init__(self, in_flight: int) -> None:
+        self.expected = 0
+        self.counts: dict[int, int] = {}
+        self.outstanding: dict[int, int] = {}
+        self.slots = asyncio.Semaphore(in_flight)
+        self.recording = False
+        self.counting_completions = False
+        self.window_deliveries = 0
+        self.window_broadcasts = 0
+        self.window_completions = 0
+        self.sent = 0
+        self.completed = 0
+        self.stalled = 0
+        self.local: list[float] = []
+        self.remote: list[float] = []
+        self.last_seq: list[int] = []
+        self.duplicates = 0
+        self.reordered = 0
+        self.foreign = 0
+        self.errors: Counter[str] = Counter()
+
+    def receiver(self, remote: bool) -> Callable[[dict[str, Any]], None]:
+        """The ``on_invocation`` hook of one receiver (``remote``: not on the sender's server)."""
+        index = len(self.last_seq)
+        self.last_seq.append(0)
+        latencies = self.remote if remote else self.local
+        last_seq = self.last_seq
+        clock = time.monotonic_ns
+
+        def on_invocation(message: dict[str, Any]) -> None:
+            now = clock()
+            try:
+                seq_text, sent_text, _ = message["arguments"][0].split("|", 2)
+                seq, sent = int(seq_text), int(sent_text)
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+                self.foreign += 1
+                return
+            last = last_seq[index]
+            if seq == last:
+                self.duplicates += 1
+                return
+            if seq < last:
+                self.reordered += 1
+            else:
+                last_seq[index] = seq
+            if self.recording:
+                self.window_deliveries += 1
+                latencies.append((now - sent) / 1e9)
+            count = self.counts.get(seq, 0) + 1
+            self.counts[seq] = count
+            if count >= self.expected and self.outstanding.pop(seq, None) is not None:
+                self.completed += 1
+                self.slots.release()
+
+        return on_invocation
+
+    def expire(self, now_ns: int, timeout: float) -> None:
+        """Give up on broadcasts older than ``timeout`` s: free their slots, count them."""
+        limit = now_ns - int(timeout * 1e9)
+        for seq, sent in list(self.outstanding.items()):
+            if sent < limit:
+                del self.outstanding[seq]
+                self.stalled += 1
+                self.slots.release()
+
+    def on_completion(self, future: asyncio.Future[Any]) -> None:
+        """Count the sender's Completions in the window, and the error ones.
+
+        A server completes ``Broadcast`` once it has written to its local members and
+        published, so Completions counted between the two ``INFO`` replies line up with the
+        Redis commands between them better than sends do (a send may wait behind the
+        broadcasts ahead of it).
+        """
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:
+            self.errors[f"Broadcast {_describe(exc)}"] += 1
+        elif self.counting_completions:
+            self.window_completions += 1
+
+
+async def _send_broadcasts(
+    sender: HubConnection, tally: BroadcastTally, bc: BroadcastConfig
+) -> None:
+    """Send ``Broadcast`` whenever a slot is free; the payload carries seq and send time."""
+    padding = make_payload(bc.payload_size)
+    seq = 0
+    while True:
+        await tally.slots.acquire()
+        seq += 1
+        sent = time.monotonic_ns()
+        head = f"{seq}|{sent}|"
+        payload = head + padding[: max(0, bc.payload_size - len(head))]
+        tally.outstanding[seq] = sent
+        tally.sent += 1
+        if tally.recording:
+            tally.window_broadcasts += 1
+        try:
+            future = await sender.start_invocation("Broadcast", bc.group, payload)
+        except ConnectionLost as exc:
+            tally.errors[f"sender {_describe(exc)}"] += 1
+            return
+        future.add_done_callback(tally.on_completion)
+
+
+async def _watch_stalls(tally: BroadcastTally, timeout: float) -> None:
+    """Free the slots of broadcasts that never reached everyone, so the run goes on."""
+    while True:
+        await asyncio.sleep(min(0.25, timeout / 4))
+        tally.expire(time.monotonic_ns(), timeout)
+
+
+async def redis_info(url: str, timeout: float = 5.0) -> str:
+    """``INFO clients commandstats`` over a bare RESP connection.
+
+    A hand-rolled request keeps the generator free of a Redis client and adds exactly one
+    ``INFO`` (plus ``AUTH`` with a password) to the statistics it reads; both are left out
+    of the command counts.
+    """
+    parts = urlsplit(url)
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or 6379), timeout
+    )
+    try:
+        commands: list[list[str]] = []
+        if parts.password:
+            commands.append(["AUTH", *([parts.username] if parts.username else []), parts.password])
+        commands.append(["INFO", "clients", "commandstats"])
+        for command in commands:
+            encoded = f"*{len(command)}\r\n" + "".join(
+                f"${len(arg.encode())}\r\n{arg}\r\n" for arg in command
+            )
+            writer.write(encoded.encode())
+        await writer.drain()
+        reply = b""
+        for _ in commands:
+            head = await asyncio.wait_for(reader.readline(), timeout)
+            if head.startswith(b"-"):
+                raise RuntimeError(f"redis: {head.decode().strip()}")
+            if head.startswith(b"$"):
+                reply = await asyncio.wait_for(reader.readexactly(int(head[1:]) + 2), timeout)
+    finally:
+        writer.close()
+    return reply.decode()
+
+
+MEASURED_MARKER = "loadgen: broadcast measured, closing"
+"""Printed on stderr once the broadcast's figures are final, before the connections close."""
+
+_CMDSTAT = re.compile(r"^cmdstat_([^:]+):calls=(\d+)", re.MULTILINE)
+_CLIENTS = re.compile(r"^connected_clients:(\d+)", re.MULTILINE)
+_OWN_COMMANDS = frozenset({"info", "auth"})
+
+
+def command_calls(info: str) -> dict[str, int]:
+    """Calls per command from an ``INFO commandstats`` reply."""
+    return {name: int(calls) for name, calls in _CMDSTAT.findall(info)}
+
+
+def command_delta(before: str, after: str) -> dict[str, int]:
+    """Commands other clients ran between two samples (the sampler's own are left out)."""
+    start, end = command_calls(before), command_calls(after)
+    delta = {name: calls - start.get(name, 0) for name, calls in end.items()}
+    return {k: v for k, v in sorted(delta.items()) if v > 0 and k not in _OWN_COMMANDS}
+
+
+def _sample_cpu(pids: Sequence[int | None]) -> list[float | None]:
+    """User+system CPU seconds of each server process."""
+    return [read_cpu_seconds(pid) for pid in pids]
+
+
+async def _broadcast(
+    cfgs: Sequence[ClientConfig],
+    sender_cfg: ClientConfig,
+    bc: BroadcastConfig,
+    pids: Sequence[int | None],
+    redis_url: str | None,
+    redis_pid: int | None,
+) -> dict[str, Any]:
+    """Open the sender and the receivers, run the paced broadcast, measure the window.
+
+    Besides the servers' CPU it samples the whole machine's: on a shared box, CPU taken by
+    other processes (``other_cpu_pct``) explains servers that are slow without being busy.
+    """
+    tally = BroadcastTally(bc.in_flight)
+    sender = await open_connection(sender_cfg)
+
+    def joiner(remote: bool) -> Callable[[HubConnection], Awaitable[None]]:
+        async def join(conn: HubConnection) -> None:
+            conn.on_invocation = tally.receiver(remote)
+            await conn.invoke("Join", bc.group)
+
+        return join
+
+    shares = zip(cfgs, _split(bc.receivers, len(cfgs)), strict=True)
+    started = time.monotonic()
+    joined = await asyncio.gather(
+        *(
+            open_many(cfg, share, bc.concurrency, bc.connect_cap, joiner(remote=i > 0))
+            for i, (cfg, share) in enumerate(shares)
+        )
+    )
+    connect_seconds = time.monotonic() - started
+    receivers = [c for r in joined for c in r.conns]
+    tally.expected = len(receivers)
+    connect_errors: Counter[str] = Counter()
+    for r in joined:
+        connect_errors.update(r.errors)
+
+    result: dict[str, Any] = {
+        "scenario": "broadcast",
+        "receivers": bc.receivers,
+        "receivers_joined": len(receivers),
+        "receivers_per_server": [len(r.conns) for r in joined],
+        "connect_seconds": round(connect_seconds, 3),
+        "connect_rate": round(len(receivers) / connect_seconds, 1) if connect_seconds else None,
+        "connect_errors": dict(connect_errors),
+        "in_flight": bc.in_flight,
+        "payload_size": bc.payload_size,
+    }
+    if not receivers:
+        await close_all([sender])
+        result["errors"] = {"no receiver joined": 1}
+        return result
+
+    sending = asyncio.create_task(_send_broadcasts(sender, tally, bc))
+    watchdog = asyncio.create_task(_watch_stalls(tally, bc.stall_timeout))
+    await asyncio.sleep(bc.warmup)
+    info_before = await redis_info(redis_url) if redis_url else None
+    tally.counting_completions = True
+    cpu_before, client_before = _sample_cpu(pids), time.process_time()
+    redis_before, machine_before = read_cpu_seconds(redis_pid), read_machine_cpu()
+    begun = time.monotonic()
+    tally.recording = True
+    await asyncio.sleep(bc.duration)
+    tally.recording = False
+    wall = time.monotonic() - begun
+    cpu_after, client_cpu = _sample_cpu(pids), time.process_time() - client_before
+    redis_after, machine_after = read_cpu_seconds(redis_pid), read_machine_cpu()
+    info_after = await redis_info(redis_url) if redis_url else None
+    tally.counting_completions = False
+
+    sending.cancel()
+    deadline = time.monotonic() + bc.drain
+    while tally.outstanding and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    watchdog.cancel()
+    tally.expire(time.monotonic_ns(), 0.0)
+    alive = sum(not c.closed for c in receivers)
+    # run.py / broadcast.py split the servers' logs here: what follows is teardown.
+    print(MEASURED_MARKER, file=sys.stderr, flush=True)
+    try:
+        await asyncio.wait_for(close_all([sender, *receivers]), 15)
+    except TimeoutError:
+        tally.errors["close took > 15 s"] += 1
+
+    deliveries, broadcasts = tally.window_deliveries, tally.window_broadcasts
+    both = sorted(tally.local + tally.remote)
+    local, remote = sorted(tally.local), sorted(tally.remote)
+    server_cpu = [_delta(b, a) for b, a in zip(cpu_before, cpu_after, strict=True)]
+    cpu_total = None if None in server_cpu else round(sum(c or 0.0 for c in server_cpu), 3)
+    redis_cpu = _delta(redis_before, redis_after)
+    busy = machine_after[0] - machine_before[0]
+    cores = (machine_after[1] - machine_before[1]) / wall if wall > 0 else 0.0
+    ours = (cpu_total or 0.0) + client_cpu + (redis_cpu or 0.0)
+    result.update(
+        {
+            "duration_s": round(wall, 3),
+            "deliveries": deliveries,
+            "deliveries_per_s": round(deliveries / wall, 1),
+            "broadcasts": broadcasts,
+            "broadcasts_per_s": round(broadcasts / wall, 2),
+            "p50_ms": ms(percentile(both, 50)),
+            "p99_ms": ms(percentile(both, 99)),
+            "local_p50_ms": ms(percentile(local, 50)),
+            "remote_p50_ms": ms(percentile(remote, 50)),
+            "local_deliveries": len(local),
+            "remote_deliveries": len(remote),
+            "server_cpu_s": server_cpu,
+            "server_cpu_pct": [_pct(c, wall) for c in server_cpu],
+            "server_us_per_delivery": (
+                round(cpu_total / deliveries * 1e6, 1) if cpu_total and deliveries else None
+            ),
+            "client_cpu_pct": _pct(client_cpu, wall),
+            "redis_cpu_pct": _pct(redis_cpu, wall),
+            "machine_busy_pct": round(100 * busy / (cores * wall), 1) if cores else None,
+            "other_cpu_pct": _pct(max(0.0, busy - ours), wall),
+            "cores": round(cores, 1),
+            "completions": tally.window_completions,
+            "sent": tally.sent,
+            "completed": tally.completed,
+            "stalled_broadcasts": tally.stalled,
+            "duplicates": tally.duplicates,
+            "reordered": tally.reordered,
+            "foreign": tally.foreign,
+            "receivers_alive_at_end": alive,
+            "errors": dict(tally.errors),
+        }
+    )
+    if info_before is not None and info_after is not None:
+        delta = command_delta(info_before, info_after)
+        total = sum(delta.values())
+        clients = _CLIENTS.search(info_after)
+        completions = tally.window_completions
+        result.update(
+            {
+                "redis_commands": delta,
+                "redis_commands_per_broadcast": (
+                    round(total / completions, 2) if completions else None
+                ),
+                "redis_publish_per_broadcast": (
+                    round(delta.get("publish", 0) / completions, 2) if completions else None
+                ),
+                "redis_clients": int(clients.group(1)) if clients else None,
+            }
+        )
+    return result
+
+
+def run_broadcast(
+    cfgs: Sequence[ClientConfig],
+    sender_cfg: ClientConfig,
+    bc: BroadcastConfig,
+    pids: Sequence[int | None],
+    redis_url: str | None,
+    redis_pid: int | None = None,
+) -> dict[str, Any]:
+    """The broadcast scenario: receivers spread over ``cfgs``, the sender on ``sender_cfg``."""
+    result: dict[str, Any] = run_async(_broadcast(cfgs, sender_cfg, bc, pids, redis_url, redis_pid))
+    return result
+
+
 # --------------------------------------------------------------------------- helpers / CLI
 
 
@@ -899,6 +1303,31 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--concurrency", type=int, default=50, help="handshakes in flight")
     i.add_argument("--settle", type=float, default=2.0, help="idle time before sampling RSS")
     i.add_argument("--connect-cap", type=float, default=60.0, help="stop opening after (s)")
+
+    b = sub.add_parser(
+        "broadcast",
+        parents=[common],
+        help="group fan-out over two servers: deliveries/s, latency, Redis commands",
+        description=(
+            "--url is server A (the sender and half the receivers), --remote-url server B "
+            "(the other half; omit it for a single server). --procs is ignored: one process "
+            "must see every delivery to pace the sender."
+        ),
+    )
+    b.add_argument("--remote-url", help="ws://host:port/path of server B's receivers")
+    b.add_argument("--sender-url", help="the sender's URL (default: --url)")
+    b.add_argument("--remote-pid", type=int, help="server B's pid for CPU sampling")
+    b.add_argument("--redis-url", help="redis://host:port for INFO commandstats")
+    b.add_argument("--redis-pid", type=int, help="redis-server's pid for CPU sampling")
+    b.add_argument("-n", "--receivers", type=int, default=1000)
+    b.add_argument("-k", "--in-flight", type=int, default=4, help="broadcasts in flight")
+    b.add_argument("-d", "--duration", type=float, default=10.0)
+    b.add_argument("--warmup", type=float, default=2.0)
+    b.add_argument("--payload-size", type=int, default=64)
+    b.add_argument("--group", default="bench")
+    b.add_argument("--concurrency", type=int, default=50, help="handshakes in flight per server")
+    b.add_argument("--connect-cap", type=float, default=120.0, help="stop opening after (s)")
+    b.add_argument("--stall-timeout", type=float, default=5.0, help="give up on a broadcast (s)")
     return parser
 
 
@@ -916,6 +1345,27 @@ def run_scenario(args: argparse.Namespace) -> dict[str, Any]:
             procs=min(procs, args.connections),
         )
         result = run_echo(cfg, echo, args.server_pid)
+    elif args.scenario == "broadcast":
+        procs = 1
+        cfgs = [cfg]
+        if args.remote_url:
+            cfgs.append(dataclasses.replace(cfg, endpoint=Endpoint.parse(args.remote_url)))
+        sender = cfg
+        if args.sender_url:
+            sender = dataclasses.replace(cfg, endpoint=Endpoint.parse(args.sender_url))
+        bc = BroadcastConfig(
+            receivers=args.receivers,
+            in_flight=args.in_flight,
+            duration=args.duration,
+            warmup=args.warmup,
+            payload_size=args.payload_size,
+            group=args.group,
+            concurrency=args.concurrency,
+            connect_cap=args.connect_cap,
+            stall_timeout=args.stall_timeout,
+        )
+        pids = [args.server_pid] + ([args.remote_pid] if args.remote_url else [])
+        result = run_broadcast(cfgs, sender, bc, pids, args.redis_url, args.redis_pid)
     else:
         idle = IdleConfig(
             connections=args.connections,

@@ -77,8 +77,33 @@ def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[checks.Chec
                 id="signalr.W004",
             )
         )
+        messages.extend(_classic_socket_timeout(layers.get(options.CHANNEL_LAYER, {})))
     messages.extend(_hubs_in_wsgi_urls())
     return messages
+
+
+def _classic_socket_timeout(config: dict[str, Any]) -> list[checks.CheckMessage]:
+    """W005: redis-py 8 reads with a 5 s timeout, as long as the classic layer's blocking pop."""
+    try:
+        import redis
+    except ImportError:
+        return []
+    major = int(str(getattr(redis, "__version__", "0")).split(".")[0] or 0)
+    hosts = (config.get("CONFIG") or {}).get("hosts") or ["redis://localhost:6379"]
+    if major < 8:
+        return []
+    short = [h for h in hosts if not isinstance(h, dict) or not (h.get("socket_timeout") or 0) > 5]
+    if not short:
+        return []
+    return [
+        checks.Warning(
+            "redis-py 8 times out socket reads after 5 s by default, exactly as long as the "
+            "classic RedisChannelLayer's blocking receive: receives then fail every 5 s.",
+            hint='Give each host a longer timeout: {"address": "redis://...", '
+            '"socket_timeout": 10}.',
+            id="signalr.W005",
+        )
+    ]
 
 
 def _hubs_in_wsgi_urls() -> list[checks.CheckMessage]:

@@ -16,7 +16,9 @@ CHANNEL_LAYERS = {
             if _layer == "pubsub"
             else "channels_redis.core.RedisChannelLayer"
         ),
-        "CONFIG": {"hosts": [_url]},
+        "CONFIG": {
+            "hosts": [_url if _layer == "pubsub" else {"address": _url, "socket_timeout": 10}]
+        },
     }
 }
 

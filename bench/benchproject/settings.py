@@ -50,7 +50,37 @@ DATABASES = {
     }
 }
 
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+LAYER_BACKENDS = {
+    "memory": "channels.layers.InMemoryChannelLayer",
+    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    "redis": "channels_redis.core.RedisChannelLayer",
+}
+
+
+def _channel_layers() -> dict[str, dict[str, object]]:
+    """The channel layer picked by ``BENCH_CHANNEL_LAYER`` (``memory`` unless set).
+
+    The echo and idle scenarios run one process and keep the in-memory layer. The broadcast
+    scenario runs two processes that must reach each other, so ``bench/broadcast.py`` picks a
+    Redis layer with ``BENCH_REDIS_URL``. ``BENCH_REDIS_MAX_CONNECTIONS`` passes a
+    ``max_connections`` host option to channels_redis; it is left out by default because the
+    defaults are what a Channels project gets unless it knows to raise the pool limit.
+    """
+    kind = os.environ.get("BENCH_CHANNEL_LAYER", "memory")
+    if kind not in LAYER_BACKENDS:
+        raise ValueError(f"BENCH_CHANNEL_LAYER={kind!r}; expected one of {sorted(LAYER_BACKENDS)}")
+    if kind == "memory":
+        return {"default": {"BACKEND": LAYER_BACKENDS[kind]}}
+    url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    host: str | dict[str, object] = url
+    max_connections = os.environ.get("BENCH_REDIS_MAX_CONNECTIONS")
+    if max_connections:
+        host = {"address": url, "max_connections": int(max_connections)}
+    return {"default": {"BACKEND": LAYER_BACKENDS[kind], "CONFIG": {"hosts": [host]}}}
+
+
+CHANNEL_LAYERS = _channel_layers()
 
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

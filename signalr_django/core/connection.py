@@ -51,6 +51,7 @@ class HubConnection:
         "close_message",
         "connection_id",
         "detached",
+        "frame_sink",
         "group_names",
         "hub_cls",
         "items",
@@ -108,6 +109,9 @@ class HubConnection:
         self.pending_results: PendingResults | None = None
         self.reconnect: MessageBuffer | None = None
         self.detached = False
+        # A server-side WebSocket protocol that takes prepared frames (Daphne's autobahn),
+        # used by fan-out to send one prepared frame to many connections; None otherwise.
+        self.frame_sink: Any = None
 
     @property
     def closed(self) -> bool:
@@ -149,6 +153,7 @@ class HubConnection:
     def mark_closed(self) -> None:
         """Refuse further writes (the transport is gone or the Close was written)."""
         self._closed = True
+        self.frame_sink = None
 
     def on_abort(self, callback: Callable[[], None]) -> None:
         """Set what `abort` does for this transport (interrupt its read loop)."""

@@ -16,7 +16,6 @@ channel and an id; the owner answers on that channel.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -41,6 +40,7 @@ class Backplane:
         self.request_timeout = request_timeout
         self.refresh_interval = refresh_interval
         self._refresher: asyncio.Task[None] | None = None
+        self._repair: asyncio.Task[None] | None = None
         self.channel: str | None = None
         self.handlers: dict[str, Handler] = {}
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -60,7 +60,7 @@ class Backplane:
             self._start_lock = asyncio.Lock()
         async with self._start_lock:
             if self.channel is None:
-                self.channel = await self.layer.new_channel("signalr.worker.")
+                self.channel = await self._bounded(self.layer.new_channel("signalr.worker."))
             if self._task is None or self._task.done():
                 self._loop = asyncio.get_running_loop()
                 self._task = self._loop.create_task(self._receive_loop())
@@ -71,12 +71,12 @@ class Backplane:
 
     async def stop(self) -> None:
         """Stop receiving (tests; a server process simply exits)."""
-        if self._refresher is not None:
-            self._refresher.cancel()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        tasks = [t for t in (self._refresher, self._repair, self._task) if t is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            # A layer's receive may take a moment to unwind; never wait forever for it.
+            await asyncio.wait(tasks, timeout=2.0)
         self._task = None
 
     def on(self, message_type: str, handler: Handler) -> None:
@@ -86,12 +86,21 @@ class Backplane:
     # -- groups --------------------------------------------------------------------------
 
     async def join(self, group: str) -> None:
-        """Join a layer group for this worker (reference-counted per group name)."""
+        """Join a layer group for this worker (reference-counted per group name).
+
+        A failure (Redis unreachable) is not fatal: the membership is remembered and
+        re-added by the repair loop once the layer answers again, so connections keep
+        working locally meanwhile and become reachable from other workers afterwards.
+        """
         count = self._joined.get(group, 0)
         self._joined[group] = count + 1
         if count == 0:
             channel = await self.start()
-            await self.layer.group_add(group, channel)
+            try:
+                await self._bounded(self.layer.group_add(group, channel))
+            except BackplaneError:
+                logger.warning("Joining backplane group failed; will retry", exc_info=True)
+                self._schedule_repair()
 
     async def leave(self, group: str) -> None:
         """Leave a layer group once no local member needs it."""
@@ -99,9 +108,41 @@ class Backplane:
         if count <= 1:
             self._joined.pop(group, None)
             if count == 1 and self.channel is not None:
-                await self.layer.group_discard(group, self.channel)
+                try:
+                    await self._bounded(self.layer.group_discard(group, self.channel))
+                except BackplaneError:
+                    logger.debug("Leaving backplane group failed", exc_info=True)
         else:
             self._joined[group] = count - 1
+
+    async def _bounded(self, operation: Any) -> Any:
+        """Run a layer operation with the backplane timeout; failures become BackplaneError."""
+        try:
+            return await asyncio.wait_for(operation, self.request_timeout)
+        except TimeoutError as exc:
+            raise BackplaneError(
+                f"The channel layer did not answer within {self.request_timeout:g} s."
+            ) from exc
+        except BackplaneError:
+            raise
+        except Exception as exc:
+            raise BackplaneError(f"The channel layer failed: {exc}") from exc
+
+    def _schedule_repair(self) -> None:
+        if self._repair is None or self._repair.done():
+            self._repair = asyncio.get_running_loop().create_task(self._repair_loop())
+
+    async def _repair_loop(self) -> None:
+        """Re-add every membership until the layer accepts them all."""
+        delay = 0.5
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self._bounded(self.refresh())
+                logger.info("Backplane group memberships restored")
+                return
+            except BackplaneError:
+                delay = min(delay * 2, 5.0)
 
     async def _refresh_loop(self) -> None:
         assert self.refresh_interval
@@ -124,10 +165,7 @@ class Backplane:
     async def publish(self, group: str, message: dict[str, Any]) -> None:
         """Send `message` to every worker in `group` (one layer message)."""
         message["o"] = await self.start()
-        try:
-            await self.layer.group_send(group, message)
-        except Exception as exc:
-            raise BackplaneError(f"The channel layer could not deliver a message: {exc}") from exc
+        await self._bounded(self.layer.group_send(group, message))
 
     async def request(
         self, group: str, message: dict[str, Any], timeout: float | None = None
@@ -154,10 +192,7 @@ class Backplane:
 
     async def send_to(self, channel: str, message: dict[str, Any]) -> None:
         """Send to one worker's channel."""
-        try:
-            await self.layer.send(channel, message)
-        except Exception as exc:
-            raise BackplaneError(f"The channel layer could not deliver a message: {exc}") from exc
+        await self._bounded(self.layer.send(channel, message))
 
     async def reply(self, request: dict[str, Any], **values: Any) -> None:
         """Answer a request on the requester's channel."""

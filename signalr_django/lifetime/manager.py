@@ -291,11 +291,22 @@ class HubLifetimeManager:
         message: SerializedMessage,
         exclude: set[str] | frozenset[str] = frozenset(),
     ) -> None:
-        """Write one serialised message to each target; a failing target never stops the rest."""
+        """Write one serialised message to each target; a failing target never stops the rest.
+
+        Connections on Daphne get one prepared frame shared by all of them, written
+        synchronously: no coroutine, no re-encoding and no re-framing per recipient.
+        """
         for connection in targets:
             if exclude and connection.connection_id in exclude:
                 continue
             try:
+                sink = connection.frame_sink
+                if sink is not None:
+                    if sink.state == sink.STATE_OPEN:
+                        sink.sendPreparedMessage(
+                            message.prepared(connection.protocol, sink.factory)
+                        )
+                    continue
                 await connection.write(message.payload(connection.protocol))
             except Exception:  # one broken connection must not stop the broadcast
                 logger.debug("Failed writing to %s", connection.connection_id, exc_info=True)

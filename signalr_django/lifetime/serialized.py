@@ -16,12 +16,13 @@ class SerializedMessage:
     Fan-out is the hot path: a broadcast to 5,000 JSON connections costs one `json.dumps`.
     """
 
-    __slots__ = ("_cache", "arguments", "target")
+    __slots__ = ("_cache", "_prepared", "arguments", "target")
 
     def __init__(self, target: str, arguments: list[Any]) -> None:
         self.target = target
         self.arguments = arguments
         self._cache: dict[str, Payload] = {}
+        self._prepared: dict[str, Any] | None = None
 
     def payload(self, protocol: HubProtocol) -> Payload:
         """The framed record for `protocol`, serialised on first use."""
@@ -30,6 +31,21 @@ class SerializedMessage:
             cached = protocol.encode(Invocation(self.target, self.arguments))
             self._cache[protocol.name] = cached
         return cached
+
+    def prepared(self, protocol: HubProtocol, factory: Any) -> Any:
+        """The record as one prepared WebSocket frame (autobahn), made once per protocol."""
+        cache = self._prepared
+        if cache is None:
+            cache = self._prepared = {}
+        frame = cache.get(protocol.name)
+        if frame is None:
+            payload = self.payload(protocol)
+            if isinstance(payload, str):
+                frame = factory.prepareMessage(payload.encode("utf-8"), False)
+            else:
+                frame = factory.prepareMessage(payload, True)
+            cache[protocol.name] = frame
+        return frame
 
     def all_payloads(self) -> dict[str, Payload]:
         """Records for every registered protocol (for other workers, whose clients vary)."""

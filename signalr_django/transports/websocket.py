@@ -11,6 +11,7 @@ reassemble a message split across frames.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Any
@@ -95,11 +96,26 @@ async def serve_websocket(
             return
     await send({"type": "websocket.accept"})
 
-    async def write(payload: Payload) -> None:
-        if isinstance(payload, str):
-            await send({"type": "websocket.send", "text": payload})
-        else:
-            await send({"type": "websocket.send", "bytes": payload})
+    sink = daphne_protocol(send)
+    if sink is not None:
+        open_state = sink.STATE_OPEN
+
+        async def write(payload: Payload) -> None:
+            # Daphne: hand the frame to its WebSocket protocol directly (what its
+            # `websocket.send` handler ends up doing, minus the per-message dispatch).
+            if sink.state == open_state:
+                if isinstance(payload, str):
+                    sink.sendMessage(payload.encode("utf-8"), False)
+                else:
+                    sink.sendMessage(payload, True)
+
+    else:
+
+        async def write(payload: Payload) -> None:
+            if isinstance(payload, str):
+                await send({"type": "websocket.send", "text": payload})
+            else:
+                await send({"type": "websocket.send", "bytes": payload})
 
     reader = asyncio.current_task()
     assert reader is not None
@@ -129,6 +145,8 @@ async def serve_websocket(
                     client_gone = True
                     return
                 await session.feed(_data(event))
+        if session.connection.reconnect is None:
+            session.connection.frame_sink = sink
         while True:
             event = await receive()
             if event["type"] == "websocket.receive":
@@ -231,6 +249,23 @@ async def _refuse_at_limit(scope: dict[str, Any], send: Any) -> None:
         await send({"type": "websocket.http.response.body", "body": AT_LIMIT})
     else:
         await _reject(send)
+
+
+def daphne_protocol(send: Any) -> Any:
+    """Daphne's autobahn protocol behind an ASGI `send`, or None under other servers.
+
+    Daphne passes `functools.partial(server.handle_reply, protocol)`. Writing frames to
+    that protocol directly skips a coroutine and a dispatch per message, and lets a
+    broadcast reuse one prepared frame (autobahn's `prepareMessage`) for every recipient.
+    """
+    if isinstance(send, functools.partial) and send.args:
+        protocol = send.args[0]
+        if all(
+            hasattr(protocol, name)
+            for name in ("sendMessage", "sendPreparedMessage", "factory", "STATE_OPEN", "state")
+        ):
+            return protocol
+    return None
 
 
 def _data(event: dict[str, Any]) -> str | bytes:
