@@ -35,16 +35,45 @@ class Member:
     name: str
 
 
-# Presence of this process's connections. Hub instances live for one call only, so
-# shared state has to live outside them. With several Daphne processes each one knows its
-# own connections only; a real site would keep this in Redis or the database.
-_online: dict[str, Member] = {}
+# Presence: which logged-in users have open connections. Hub instances live for one call
+# only, and in the split deployment the connections are spread over several Daphne
+# processes, so presence lives in Django's cache (local memory in one process, Redis when
+# the workers share it): one key per connection plus an index of connection ids, guarded by
+# a short lock.
+PRESENCE_INDEX = "demo:presence"
+PRESENCE_LOCK = "demo:presence:lock"
 
 
-def online_users() -> list[dict[str, Any]]:
+async def _change_presence(connection_id: str, member: Member | None) -> None:
+    from django.core.cache import cache
+
+    for _ in range(200):
+        if await cache.aadd(PRESENCE_LOCK, 1, timeout=5):
+            break
+        await asyncio.sleep(0.01)
+    try:
+        index: dict[str, list[str]] = await cache.aget(PRESENCE_INDEX) or {}
+        if member is None:
+            index.pop(connection_id, None)
+        else:
+            index[connection_id] = [member.user_id, member.name]
+        await cache.aset(PRESENCE_INDEX, index, timeout=None)
+    finally:
+        await cache.adelete(PRESENCE_LOCK)
+
+
+async def online_members() -> dict[str, Member]:
+    """Open connections of logged-in users, by connection id (all workers)."""
+    from django.core.cache import cache
+
+    index: dict[str, list[str]] = await cache.aget(PRESENCE_INDEX) or {}
+    return {cid: Member(uid, name) for cid, (uid, name) in index.items()}
+
+
+async def online_users() -> list[dict[str, Any]]:
     """The logged-in users with at least one open connection, by name."""
     counts: dict[Member, int] = {}
-    for member in _online.values():
+    for member in (await online_members()).values():
         counts[member] = counts.get(member, 0) + 1
     return [
         {"id": member.user_id, "name": member.name, "connections": count}
@@ -110,21 +139,23 @@ class ChatHub(Hub):
         """Tell everybody who came online and send the new presence list."""
         member = self._member()
         if member is not None:
-            _online[self.context.connection_id] = member
+            await _change_presence(self.context.connection_id, member)
             text = f"{member.name} is online."
         else:
             text = "A guest connected."
         await self.clients.others.send("Notice", text, {"route": "presence"})
-        await self.clients.all.send("Presence", online_users())
+        await self.clients.all.send("Presence", await online_users())
 
     async def on_disconnected(self, exception: Exception | None) -> None:
         """Tell everybody who left (and whether the connection failed)."""
-        member = _online.pop(self.context.connection_id, None)
+        member = self._member()
+        if member is not None:
+            await _change_presence(self.context.connection_id, None)
         name = member.name if member is not None else "A guest"
         reason = f" ({exception})" if exception is not None else ""
         text = f"{name} went offline{reason}."
         await self.clients.others.send("Notice", text, {"route": "presence"})
-        await self.clients.all.send("Presence", online_users())
+        await self.clients.all.send("Presence", await online_users())
 
     # -- messages --------------------------------------------------------------------------
 
@@ -183,7 +214,8 @@ class ChatHub(Hub):
         member = self._member()
         assert member is not None  # @authorize let only logged-in users through
         to_user_id = str(to_user_id)
-        recipient = next((m for m in _online.values() if m.user_id == to_user_id), None)
+        online = (await online_members()).values()
+        recipient = next((m for m in online if m.user_id == to_user_id), None)
         if recipient is None:
             raise HubException(f"User {to_user_id} is not online.")
         text = _clean_text(text)

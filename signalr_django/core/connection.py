@@ -24,6 +24,7 @@ from ..protocol import (
     StreamInvocation,
     StreamItem,
 )
+from .flow import backlog, pause_reading, resume_reading
 
 if TYPE_CHECKING:
     from ..conf import HubOptions
@@ -32,6 +33,10 @@ if TYPE_CHECKING:
     from .streams import UploadStream
 
 Writer = Callable[[Payload], Awaitable[None]]
+
+# A writer waits for the client once this much is queued in the transport (ASP.NET Core's
+# 64 KiB pipe threshold); a backlog over OUTBOUND_BUFFER_LIMIT closes the connection.
+DRAIN_THRESHOLD = 64 * 1024
 
 TRACKABLE = frozenset({Invocation, StreamItem, Completion, StreamInvocation, CancelInvocation})
 
@@ -66,6 +71,7 @@ class HubConnection:
         "streams_in",
         "streams_out",
         "transport",
+        "transport_handle",
         "user",
         "user_identifier",
     )
@@ -112,6 +118,8 @@ class HubConnection:
         # A server-side WebSocket protocol that takes prepared frames (Daphne's autobahn),
         # used by fan-out to send one prepared frame to many connections; None otherwise.
         self.frame_sink: Any = None
+        # The server transport under this connection (Twisted's, on Daphne): flow control.
+        self.transport_handle: Any = None
 
     @property
     def closed(self) -> bool:
@@ -124,8 +132,8 @@ class HubConnection:
         With stateful reconnect, trackable records are numbered and kept until the client
         acknowledges them; while the transport is away they are only kept.
         """
-        if self._closed:
-            return
+        if self._closed or (trackable and self.aborted):
+            return  # after an abort only the Close (not trackable) still goes out
         reconnect = self.reconnect
         if reconnect is not None:
             if trackable:
@@ -139,6 +147,46 @@ class HubConnection:
                     raise
             return
         await self._writer(payload)
+        if self.transport_handle is not None and self.check_backlog() and not self.aborted:
+            await self.drain()
+
+    def check_backlog(self) -> bool:
+        """After a write: True when the client is behind (more than DRAIN_THRESHOLD waits).
+
+        Past OUTBOUND_BUFFER_LIMIT the client is not keeping up even though senders yield
+        to let transports flush: the connection is closed with an error that allows
+        reconnecting, and nothing more is queued for it.
+        """
+        waiting = backlog(self.transport_handle)
+        if waiting <= DRAIN_THRESHOLD:
+            return False
+        limit = self.options.OUTBOUND_BUFFER_LIMIT
+        if limit and waiting > limit and not self.aborted:
+            from .heartbeat import slow_consumer_close
+
+            self.abort(slow_consumer_close(self.options, limit))
+        return True
+
+    async def drain(self) -> None:
+        """Wait until the client took most of what was written (TRANSPORT_SEND_TIMEOUT).
+
+        This is the backpressure ASP.NET Core applies to a sender: the hub method that
+        writes to a slow client waits for it, instead of queueing without bound.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.TRANSPORT_SEND_TIMEOUT
+        await asyncio.sleep(0)
+        while (
+            not self._closed
+            and not self.aborted
+            and backlog(self.transport_handle) > DRAIN_THRESHOLD
+        ):
+            if loop.time() > deadline:
+                from .heartbeat import slow_consumer_close
+
+                self.abort(slow_consumer_close(self.options, self.options.OUTBOUND_BUFFER_LIMIT))
+                return
+            await asyncio.sleep(0.005)
 
     async def send(self, message: HubMessage) -> None:
         """Encode and send one message."""
@@ -178,13 +226,24 @@ class HubConnection:
         return False
 
     async def take_slot(self) -> None:
-        """Wait for a free slot (this stalls the read loop, as ASP.NET Core does)."""
-        while not self.try_take_slot():
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            if self.slot_waiters is None:
-                self.slot_waiters = []
-            self.slot_waiters.append(waiter)
-            await waiter
+        """Wait for a free slot (this stalls the read loop, as ASP.NET Core does).
+
+        Meanwhile the transport stops reading, so a flooding client is held back by TCP
+        instead of filling the server's memory.
+        """
+        paused = False
+        try:
+            while not self.try_take_slot():
+                waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                if self.slot_waiters is None:
+                    self.slot_waiters = []
+                self.slot_waiters.append(waiter)
+                if not paused:
+                    paused = pause_reading(self.transport_handle)
+                await waiter
+        finally:
+            if paused:
+                resume_reading(self.transport_handle)
 
     def release_slot(self) -> None:
         """Give a slot back and wake one waiter."""

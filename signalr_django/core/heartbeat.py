@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 import weakref
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..protocol import Ack, Close, Ping
 
@@ -99,3 +99,13 @@ def get_heartbeat() -> Heartbeat:
         heartbeat = Heartbeat()
         _heartbeats[loop] = heartbeat
     return heartbeat
+
+
+def slow_consumer_close(options: Any, limit: int) -> Close:
+    """The Close for a client that stopped reading (reconnecting is allowed)."""
+    detail = ""
+    if options.ENABLE_DETAILED_ERRORS:
+        detail = (
+            f" SlowConsumerError: More than {limit} bytes are waiting for the client to read them."
+        )
+    return Close(f"Connection closed with an error.{detail}", allow_reconnect=True)

@@ -290,26 +290,41 @@ class HubLifetimeManager:
         targets: Iterable[HubConnection],
         message: SerializedMessage,
         exclude: set[str] | frozenset[str] = frozenset(),
+        wait: bool = True,
     ) -> None:
         """Write one serialised message to each target; a failing target never stops the rest.
 
         Connections on Daphne get one prepared frame shared by all of them, written
         synchronously: no coroutine, no re-encoding and no re-framing per recipient.
+
+        Every recipient has had the message written before anyone is waited for. Then, as
+        ASP.NET Core's SendAsync does, the sender waits for recipients that fell behind to
+        take it (TRANSPORT_SEND_TIMEOUT at most, after which they are closed), so a hub
+        method cannot queue without bound. Deliveries from other workers (`wait=False`)
+        never wait: one slow client must not stall the backplane.
         """
+        behind: list[HubConnection] = []
         for connection in targets:
             if exclude and connection.connection_id in exclude:
                 continue
             try:
                 sink = connection.frame_sink
                 if sink is not None:
-                    if sink.state == sink.STATE_OPEN:
+                    if sink.state == sink.STATE_OPEN and not connection.aborted:
                         sink.sendPreparedMessage(
                             message.prepared(connection.protocol, sink.factory)
                         )
+                        if connection.check_backlog():
+                            behind.append(connection)
                     continue
                 await connection.write(message.payload(connection.protocol))
             except Exception:  # one broken connection must not stop the broadcast
                 logger.debug("Failed writing to %s", connection.connection_id, exc_info=True)
+        if behind:
+            if wait:
+                await asyncio.gather(*(c.drain() for c in behind))
+            else:
+                await asyncio.sleep(0)
 
     async def _publish(
         self,
@@ -351,7 +366,7 @@ class HubLifetimeManager:
             return
         serialized = SerializedMessage("", [])
         serialized.preload(message.get("p", {}))
-        await self._fan_out(targets, serialized, _as_set(message.get("x", ())))
+        await self._fan_out(targets, serialized, _as_set(message.get("x", ())), wait=False)
 
     async def _on_group(self, message: dict[str, Any], own: bool) -> None:
         connection = self.connections.get(message.get("c", ""))

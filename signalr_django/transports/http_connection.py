@@ -15,6 +15,8 @@ import time
 import weakref
 from typing import Any
 
+from ..core.flow import backlog
+from ..core.heartbeat import slow_consumer_close
 from ..dispatch.dispatcher import ClientClosed
 from ..dispatch.handler import ConnectionRefused, HubConnectionHandler
 from ..dispatch.session import HandshakeFailed, HubSession
@@ -81,22 +83,34 @@ class HttpConnection:
         self.polling = False
         # server-sent events
         self.sse_send: Any = None
+        self.sse_transport: Any = None
         self.sse_closed = asyncio.Event()
 
     # -- outbound --------------------------------------------------------------------------
 
     async def write(self, payload: Payload) -> None:
         """The hub connection's writer: buffer for polls, or one SSE event."""
+        limit = self.handler.options.OUTBOUND_BUFFER_LIMIT
         if self.transport == SERVER_SENT_EVENTS:
             if self.sse_send is not None and not self.sse_closed.is_set():
                 await self.sse_send(
                     {"type": "http.response.body", "body": sse_event(payload), "more_body": True}
                 )
+                if limit and backlog(self.sse_transport) > limit:
+                    self._slow_consumer(limit)
             return
         data = payload.encode("utf-8") if isinstance(payload, str) else payload
         self.buffer.append(data)
         self.buffered += len(data)
         self._wake(POLL_DATA)
+        if limit and self.buffered > limit:
+            self._slow_consumer(limit)
+
+    def _slow_consumer(self, limit: int) -> None:
+        """The client stopped polling or reading: close rather than grow without bound."""
+        connection = self.session.connection
+        if connection is not None and not connection.aborted:
+            connection.abort(slow_consumer_close(self.handler.options, limit))
 
     def _wake(self, reason: str) -> None:
         waiter = self.poll_waiter

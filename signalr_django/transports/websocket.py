@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from ..conf import HubOptions
+from ..core.flow import transport_of
 from ..core.load import over_limit
 from ..dispatch.dispatcher import ClientClosed
 from ..dispatch.handler import ConnectionRefused, HubConnectionHandler, ServerShutdown
@@ -145,6 +146,7 @@ async def serve_websocket(
                     client_gone = True
                     return
                 await session.feed(_data(event))
+        session.connection.transport_handle = transport_of(sink)
         if session.connection.reconnect is None:
             session.connection.frame_sink = sink
         while True:
@@ -257,14 +259,22 @@ def daphne_protocol(send: Any) -> Any:
     Daphne passes `functools.partial(server.handle_reply, protocol)`. Writing frames to
     that protocol directly skips a coroutine and a dispatch per message, and lets a
     broadcast reuse one prepared frame (autobahn's `prepareMessage`) for every recipient.
+    Channels' session middleware wraps `send` (`real_send`) but does nothing for
+    `websocket.send` messages, so it is looked through.
     """
-    if isinstance(send, functools.partial) and send.args:
-        protocol = send.args[0]
-        if all(
-            hasattr(protocol, name)
-            for name in ("sendMessage", "sendPreparedMessage", "factory", "STATE_OPEN", "state")
-        ):
-            return protocol
+    for _ in range(8):
+        if isinstance(send, functools.partial) and send.args:
+            protocol = send.args[0]
+            if all(
+                hasattr(protocol, name)
+                for name in ("sendMessage", "sendPreparedMessage", "factory", "STATE_OPEN", "state")
+            ):
+                return protocol
+            return None
+        inner = getattr(getattr(send, "__self__", None), "real_send", None)
+        if inner is None:
+            return None
+        send = inner
     return None
 
 

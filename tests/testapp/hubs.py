@@ -176,6 +176,35 @@ class TestHub(Hub):
         second = await self.clients.caller.invoke("GetMessage", "second")
         return [first, second]
 
+    async def flood(self, count: int, size: int) -> int:
+        """Send `count` messages of `size` characters to every connection."""
+        payload = "x" * size
+        for _ in range(count):
+            await self.clients.all.send("Flood", payload)
+        return count
+
+    async def transport_info(self) -> str:
+        from signalr_django.core.flow import backlog
+
+        handle = self._connection.transport_handle
+        sink = self._connection.frame_sink
+        return (
+            f"{type(handle).__module__}.{type(handle).__name__} backlog={backlog(handle)} "
+            f"sink={type(sink).__name__} t={type(getattr(sink, 'transport', None)).__name__}"
+        )
+
+    async def backlogs(self) -> list[int]:
+        from signalr_django.core.flow import backlog
+        from signalr_django.lifetime.manager import get_lifetime_manager
+
+        manager = get_lifetime_manager(type(self))
+        return [backlog(c.transport_handle) for c in manager.connections.values()]
+
+    async def connection_count(self) -> int:
+        from signalr_django.lifetime.manager import get_lifetime_manager
+
+        return len(get_lifetime_manager(type(self)).connections)
+
     async def events(self) -> list[str]:
         return list(EVENTS)
 

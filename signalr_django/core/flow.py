@@ -1,0 +1,53 @@
+"""Flow control against the transport: bounded outbound buffers and paused reads.
+
+Daphne accepts every outbound frame at once and queues it in Twisted's transport, and it
+reads every inbound frame into an unbounded queue; ASGI has no backpressure. A client that
+never reads would make the server's memory grow without limit, and a client that floods
+invocations would fill the queue behind a busy hub method. Two mechanisms bound both:
+
+- the bytes waiting in the transport are checked after each write; past
+  `OUTBOUND_BUFFER_LIMIT` the connection is closed with an error that allows reconnecting
+  (the client then knows it missed messages, rather than silently losing them);
+- while the read loop waits (for an invocation slot, a full upload stream, a full replay
+  buffer), the transport stops reading from the socket, so TCP pushes back on the client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def transport_of(protocol: Any) -> Any:
+    """The Twisted transport under a Daphne protocol (WebSocket or HTTP), or None."""
+    transport = getattr(protocol, "transport", None)
+    if transport is None:
+        channel = getattr(protocol, "channel", None)
+        transport = getattr(channel, "transport", None)
+    return transport
+
+
+def backlog(transport: Any) -> int:
+    """Bytes a Twisted transport holds that the peer has not taken yet."""
+    if transport is None:
+        return 0
+    try:
+        data = len(transport.dataBuffer) - transport.offset
+        return int(data + transport._tempDataLen)
+    except AttributeError:
+        return 0
+
+
+def pause_reading(transport: Any) -> bool:
+    """Stop reading from the socket; True when it was possible."""
+    pause = getattr(transport, "pauseProducing", None)
+    if pause is None:
+        return False
+    pause()
+    return True
+
+
+def resume_reading(transport: Any) -> None:
+    """Read from the socket again."""
+    resume = getattr(transport, "resumeProducing", None)
+    if resume is not None:
+        resume()
