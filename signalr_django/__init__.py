@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "BackplaneError",
     "Hub",
     "HubCallerContext",
     "HubException",
@@ -23,7 +24,7 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover - imports for type checkers only
     from .auth import authorize
     from .context import get_hub_context, get_sync_hub_context
-    from .exceptions import HubException
+    from .exceptions import BackplaneError, HubException
     from .hub import Hub, HubCallerContext, hub_method
     from .routing import map_hub
 
@@ -32,6 +33,7 @@ _LAZY = {
     "HubCallerContext": ".hub",
     "hub_method": ".hub",
     "HubException": ".exceptions",
+    "BackplaneError": ".exceptions",
     "authorize": ".auth",
     "get_hub_context": ".context",
     "get_sync_hub_context": ".context",

@@ -33,3 +33,11 @@ class HubConfigurationError(Exception):
 
 class ConnectionNotFoundError(Exception):
     """A send or group change addressed a connection that does not exist."""
+
+
+class BackplaneError(Exception):
+    """The channel layer could not carry a message to other workers (Redis unreachable).
+
+    Deliveries to connections of the sending process have already happened when it is
+    raised; what failed is the part that had to cross to other workers.
+    """

@@ -21,13 +21,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..exceptions import BackplaneError
+
 logger = logging.getLogger(__name__)
 
+__all__ = ["Backplane", "BackplaneError", "layer_is_local"]
+
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-class BackplaneError(Exception):
-    """The channel layer could not carry a message (Redis unreachable, for example)."""
 
 
 class Backplane:
@@ -215,6 +215,10 @@ class Backplane:
                 raise
             except Exception:
                 logger.warning("Backplane receive failed; retrying in %.1f s", delay, exc_info=True)
+                # The layer lost its connection: memberships may be gone with it (a Redis
+                # restart empties the classic layer's groups), so re-add them all once the
+                # layer answers again.
+                self._schedule_repair()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.models import Permission
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from signalr_django import get_sync_hub_context
+from signalr_django import BackplaneError, get_sync_hub_context
 from signalr_django.auth import create_access_token
 
 from .hubs import TestHub
@@ -19,6 +21,14 @@ def broadcast(request: HttpRequest) -> HttpResponse:
     ctx = get_sync_hub_context(TestHub)
     target = request.GET.get("target", "all")
     message = request.GET.get("message", "from view")
+    try:
+        _send(ctx, target, message, request)
+    except BackplaneError as exc:
+        return HttpResponse(f"backplane unavailable: {exc}", status=503)
+    return HttpResponse("sent")
+
+
+def _send(ctx: Any, target: str, message: str, request: HttpRequest) -> None:
     if target == "group":
         ctx.clients.group(request.GET["group"]).send("Receive", "view-group", message)
     elif target == "user":
@@ -27,7 +37,6 @@ def broadcast(request: HttpRequest) -> HttpResponse:
         ctx.clients.client(request.GET["id"]).send("Receive", "view-client", message)
     else:
         ctx.clients.all.send("Receive", "view", message)
-    return HttpResponse("sent")
 
 
 @csrf_exempt
