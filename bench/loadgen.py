@@ -4,7 +4,9 @@ Scenarios:
 
 * ``echo``: C connections each invoke ``Echo`` in a closed loop (one invocation in flight per
   connection) for D seconds after a warm-up; then one connection alone for the C=1 latency.
-  Reports invocations/s, round-trip percentiles and the server's CPU per invocation.
+  Reports invocations/s, round-trip percentiles and the server's CPU per invocation. With
+  ``--transport sse`` or ``longpolling`` the connections use Server-Sent Events or long
+  polling (over aiohttp) instead of a WebSocket.
 * ``idle``: open K connections as fast as possible with bounded concurrency, report the connect
   rate and the server's RSS growth per connection once they sit idle, then close them all.
 * ``broadcast``: N receivers spread over one or two servers ``Join`` a group; one sender
@@ -34,8 +36,11 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Barrier, Event
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlsplit
+
+if TYPE_CHECKING:
+    import aiohttp
 
 try:
     import orjson
@@ -274,7 +279,7 @@ class HubConnection:
         self.closed = True
 
 
-# --------------------------------------------------------------------------- transports
+# --------------------------------------------------------------------------- WebSocket wires
 
 
 class _PicowsWire:
@@ -378,6 +383,10 @@ class Endpoint:
         query = f"?id={quote(token, safe='')}" if token else ""
         return f"ws://{self.host}:{self.port}{self.path}{query}"
 
+    def http_url(self) -> str:
+        """The hub's URL for negotiate and the HTTP transports (no trailing slash)."""
+        return f"http://{self.host}:{self.port}{self.path.rstrip('/')}"
+
 
 async def negotiate(endpoint: Endpoint, timeout: float) -> str:
     """``POST {hub}/negotiate?negotiateVersion=1`` with a minimal HTTP/1.1 client.
@@ -407,6 +416,11 @@ async def negotiate(endpoint: Endpoint, timeout: float) -> str:
     }
     if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
         body = _dechunk(body)
+    return _connection_token(body)
+
+
+def _connection_token(body: bytes) -> str:
+    """The token a negotiate reply gives the transport (``connectionId`` before version 1)."""
     reply = json.loads(body)
     token = reply.get("connectionToken") or reply.get("connectionId")
     if not token:
@@ -427,6 +441,216 @@ def _dechunk(body: bytes) -> bytes:
     return bytes(out)
 
 
+# --------------------------------------------------------------------------- HTTP transports
+
+
+WEBSOCKETS, SSE, LONG_POLLING = "websockets", "sse", "longpolling"
+TRANSPORTS = (WEBSOCKETS, SSE, LONG_POLLING)
+TEXT_BODY = {"Content-Type": "text/plain;charset=UTF-8"}
+EVENT_STREAM = {"Accept": "text/event-stream"}
+
+_HTTP_SESSIONS: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+
+
+def _http_session() -> aiohttp.ClientSession:
+    """This event loop's aiohttp session: one keep-alive pool shared by every connection.
+
+    Sharing the pool is what keeps the generator cheap: a POST reuses whichever socket to the
+    server is idle instead of paying a TCP handshake, so the server sees the steady-state
+    cost of a request, as it would behind a browser's (or a proxy's) persistent connections.
+    No connection limit (a long poll or an event stream holds its socket for as long as it
+    is open), no cookie jar and no decompression: nothing the server's figures depend on.
+    """
+    import aiohttp
+
+    loop = asyncio.get_running_loop()
+    session = _HTTP_SESSIONS.get(loop)
+    if session is None or session.closed:
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=120),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=20),
+            auto_decompress=False,
+        )
+        _HTTP_SESSIONS[loop] = session
+    return session
+
+
+async def close_http_session() -> None:
+    """Close this event loop's session (a no-op when no HTTP transport was used)."""
+    session = _HTTP_SESSIONS.pop(asyncio.get_running_loop(), None)
+    if session is not None:
+        await session.close()
+
+
+async def _negotiate_http(session: aiohttp.ClientSession, base: str) -> str:
+    """``POST {hub}/negotiate?negotiateVersion=1`` over the shared keep-alive pool."""
+    async with session.post(f"{base}/negotiate?negotiateVersion=1") as resp:
+        body = await resp.read()
+        if resp.status != 200:
+            raise HubError(f"negotiate: HTTP {resp.status}: {body[:200]!r}")
+    return _connection_token(body)
+
+
+class _LongPollingWire:
+    """:class:`Wire` over long polling: POSTs carry records out, polls bring them back.
+
+    Exactly one poll is outstanding at a time (a second one would end the first with 204),
+    as in the official clients; a 204 means the server ended the connection.
+    """
+
+    def __init__(self, session: aiohttp.ClientSession, url: Any, conn: HubConnection) -> None:
+        self.session = session
+        self.url = url
+        self.conn = conn
+        self.poller: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """The first poll returns at once and is what creates the connection on the server."""
+        async with self.session.get(self.url) as resp:
+            await resp.read()
+            if resp.status != 200:
+                raise HubError(f"long polling: first poll HTTP {resp.status}")
+        self.poller = asyncio.create_task(self._poll())
+
+    async def _poll(self) -> None:
+        """Poll back to back, feeding every body to the connection, until the server ends it."""
+        try:
+            while True:
+                async with self.session.get(self.url) as resp:
+                    body = await resp.read()
+                    status = resp.status
+                if status == 204:
+                    return
+                if status != 200:
+                    self.conn.close_error = f"poll HTTP {status}"
+                    return
+                if body:
+                    self.conn.feed(body)
+        except Exception as exc:
+            self.conn.close_error = self.conn.close_error or f"poll {_describe(exc)}"
+        finally:
+            self.conn.connection_lost()
+
+    async def send(self, data: bytes) -> None:
+        async with self.session.post(self.url, data=data, headers=TEXT_BODY) as resp:
+            await resp.read()
+            if resp.status != 200:
+                raise ConnectionLost(f"POST HTTP {resp.status}")
+
+    async def close(self) -> None:
+        """``DELETE`` ends the connection; the outstanding poll then returns 204."""
+        try:
+            async with self.session.delete(self.url) as resp:
+                await resp.read()
+        except Exception:
+            pass
+        if self.poller is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self.poller), 5)
+            except TimeoutError:
+                self.poller.cancel()
+
+
+class _SseWire:
+    """:class:`Wire` over Server-Sent Events: one event stream in, POSTs out.
+
+    Each hub record arrives as one event (``data: <record>``, then a blank line). The parser
+    takes CRLF or LF line ends and joins multi-line ``data`` fields with LF, as EventSource
+    does; comments (the ``:`` the stream opens with) and other fields are skipped.
+    """
+
+    def __init__(self, session: aiohttp.ClientSession, url: Any, conn: HubConnection) -> None:
+        self.session = session
+        self.url = url
+        self.conn = conn
+        self.response: aiohttp.ClientResponse | None = None
+        self.reader: asyncio.Task[None] | None = None
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def start(self) -> None:
+        """Open the stream and wait for its first bytes: only then may the handshake go."""
+        resp = await self.session.get(self.url, headers=EVENT_STREAM)
+        if resp.status != 200:
+            body = await resp.read()
+            resp.release()
+            raise HubError(f"event stream: HTTP {resp.status}: {body[:200]!r}")
+        self.response = resp
+        self.reader = asyncio.create_task(self._read(resp))
+        await asyncio.shield(self.opened)
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> None:
+        """Split the stream into events and feed each event's data to the connection."""
+        pending = b""
+        data: list[bytes] = []
+        try:
+            async for chunk in resp.content.iter_any():
+                if not self.opened.done():
+                    self.opened.set_result(None)
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    if line.endswith(b"\r"):
+                        line = line[:-1]
+                    if not line:
+                        if data:
+                            self.conn.feed(b"\n".join(data))
+                            data = []
+                    elif line.startswith(b"data:"):
+                        value = line[5:]
+                        data.append(value[1:] if value.startswith(b" ") else value)
+            self.conn.close_error = self.conn.close_error or "event stream ended"
+        except Exception as exc:
+            self.conn.close_error = self.conn.close_error or f"event stream {_describe(exc)}"
+        finally:
+            if not self.opened.done():
+                self.opened.set_exception(ConnectionLost(self.conn.close_error or "no stream"))
+            self.conn.connection_lost()
+
+    async def send(self, data: bytes) -> None:
+        async with self.session.post(self.url, data=data, headers=TEXT_BODY) as resp:
+            await resp.read()
+            if resp.status != 200:
+                raise ConnectionLost(f"POST HTTP {resp.status}")
+
+    async def close(self) -> None:
+        """Closing the stream is how an SSE client leaves (DELETE is for long polling only)."""
+        if self.response is not None:
+            self.response.close()
+        if self.reader is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self.reader), 5)
+            except TimeoutError:
+                self.reader.cancel()
+
+
+async def _open_http(cfg: ClientConfig) -> HubConnection:
+    """Negotiate, start an SSE or long-polling connection and complete the handshake."""
+    from yarl import URL
+
+    session = _http_session()
+    base = cfg.endpoint.http_url()
+    token = await asyncio.wait_for(_negotiate_http(session, base), cfg.timeout)
+    # Parsed once: every POST and poll reuses it instead of re-parsing a string.
+    url = URL(f"{base}?id={quote(token, safe='')}", encoded=True)
+    conn = HubConnection()
+    wire: _LongPollingWire | _SseWire
+    if cfg.transport == LONG_POLLING:
+        wire = _LongPollingWire(session, url, conn)
+    else:
+        wire = _SseWire(session, url, conn)
+    conn.wire = wire
+    try:
+        await asyncio.wait_for(wire.start(), cfg.timeout)
+        await conn.handshake(cfg.timeout)
+    except BaseException:
+        await _abort(conn)
+        raise
+    return conn
+
+
+# --------------------------------------------------------------------------- opening
+
+
 @dataclass(frozen=True)
 class ClientConfig:
     """How every connection is opened."""
@@ -435,10 +659,17 @@ class ClientConfig:
     negotiate: bool = False
     client: str = "picows"
     timeout: float = 20.0
+    transport: str = WEBSOCKETS
 
 
 async def open_connection(cfg: ClientConfig) -> HubConnection:
-    """Negotiate (optionally), open the WebSocket and complete the SignalR handshake."""
+    """Open one hub connection on ``cfg.transport`` and complete the SignalR handshake.
+
+    WebSockets negotiate only with ``cfg.negotiate``; the HTTP transports always do, since
+    their requests are addressed by the connection token.
+    """
+    if cfg.transport != WEBSOCKETS:
+        return await _open_http(cfg)
     token = await negotiate(cfg.endpoint, cfg.timeout) if cfg.negotiate else None
     url = cfg.endpoint.ws_url(token)
     conn = HubConnection()
@@ -663,6 +894,7 @@ async def _echo_share(
     )
     tally.errors.update({f"connect {k}": v for k, v in opened.errors.items()})
     await close_all(opened.conns)
+    await close_http_session()
     return tally
 
 
@@ -758,6 +990,7 @@ async def _latency_phase(cfg: ClientConfig, echo: EchoConfig) -> dict[str, Any]:
     payload = make_payload(echo.payload_size)
     tally = await closed_loop([conn], payload, echo.latency_warmup, echo.latency_duration)
     await close_all([conn])
+    await close_http_session()
     lat = sorted(tally.latencies)
     return {
         "c1_invocations": len(lat),
@@ -1297,6 +1530,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--warmup", type=float, default=2.0)
     e.add_argument("--latency-duration", type=float, default=3.0, help="C=1 phase; 0 = skip")
     e.add_argument("--payload-size", type=int, default=64)
+    e.add_argument(
+        "--transport",
+        choices=TRANSPORTS,
+        default=WEBSOCKETS,
+        help="SSE and long polling always negotiate; --client applies to websockets only",
+    )
 
     i = sub.add_parser("idle", parents=[common], help="connect rate + RSS per idle connection")
     i.add_argument("-k", "--connections", type=int, default=2000)
@@ -1333,7 +1572,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_scenario(args: argparse.Namespace) -> dict[str, Any]:
     """Run the selected scenario and attach what the generator itself ran on."""
-    cfg = ClientConfig(Endpoint.parse(args.url), args.negotiate, args.client, args.timeout)
+    transport = getattr(args, "transport", WEBSOCKETS)
+    cfg = ClientConfig(
+        Endpoint.parse(args.url), args.negotiate, args.client, args.timeout, transport
+    )
     procs = max(1, args.procs)
     if args.scenario == "echo":
         echo = EchoConfig(
@@ -1376,10 +1618,11 @@ def run_scenario(args: argparse.Namespace) -> dict[str, Any]:
         )
         result = run_idle(cfg, idle, args.server_pid)
     result["generator"] = {
-        "client": args.client,
+        "transport": transport,
+        "client": args.client if transport == WEBSOCKETS else "aiohttp",
         "loop": loop_name(),
         "procs": procs,
-        "negotiate": args.negotiate,
+        "negotiate": args.negotiate or transport != WEBSOCKETS,
     }
     return result
 
