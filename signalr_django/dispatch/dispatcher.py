@@ -20,7 +20,7 @@ from ..auth import check_requirement
 from ..core.connection import TRACKABLE, HubConnection
 from ..core.results import InvocationScope, current_scope
 from ..core.streams import UploadStream
-from ..exceptions import BindingError, HubException
+from ..exceptions import BindingError, HubException, ProtocolError
 from ..protocol import (
     Ack,
     CancelInvocation,
@@ -37,6 +37,8 @@ from . import errors
 from .methods import MethodDescriptor, describe_hub, normalize
 
 logger = logging.getLogger(__name__)
+
+MAX_ID_LENGTH = 1024
 
 _background: set[asyncio.Task[None]] = set()
 
@@ -120,6 +122,9 @@ class HubDispatcher:
     ) -> None:
         target = message.target
         invocation_id = message.invocation_id
+        if invocation_id is not None and len(invocation_id) > MAX_ID_LENGTH:
+            # The spec lets servers limit id lengths; an id is echoed in every reply.
+            raise ProtocolError(f"Invocation ID longer than {MAX_ID_LENGTH} characters.")
         streaming = type(message) is StreamInvocation
         descriptor = self.methods.get(normalize(target))
         detailed = connection.options.ENABLE_DETAILED_ERRORS

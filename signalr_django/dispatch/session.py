@@ -109,6 +109,8 @@ class HubSession:
                 records = self._binary_framer.feed(data)
             if records:
                 await self.handler.receive(connection, records)
+            if text_framer is not None:
+                text_framer.raise_pending()
             return
         buffer = self._buffer
         assert buffer is not None

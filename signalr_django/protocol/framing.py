@@ -38,15 +38,21 @@ class TextFramer:
     `limit` is the largest record in UTF-8 bytes including its separator (0 = no limit).
     """
 
-    __slots__ = ("_decoder", "_tail", "limit")
+    __slots__ = ("_decoder", "_error", "_tail", "limit")
 
     def __init__(self, limit: int = 0) -> None:
         self.limit = limit
         self._tail = ""
         self._decoder: codecs.IncrementalDecoder | None = None
+        self._error: MessageTooLargeError | None = None
 
     def feed(self, chunk: str) -> list[str]:
-        """Return the complete records in `chunk` (without separators); keep the rest."""
+        """Return the complete records in `chunk` (without separators); keep the rest.
+
+        When a record is too large, the records before it are still returned (they are
+        processed, as ASP.NET Core does) and the error is raised by `raise_pending`.
+        """
+        self.raise_pending()
         if self._tail:
             chunk = self._tail + chunk
             self._tail = ""
@@ -54,13 +60,20 @@ class TextFramer:
         tail = parts.pop()
         limit = self.limit
         if limit:
-            for part in parts:
+            for index, part in enumerate(parts):
                 if _utf8_size(part, limit) + 1 > limit:
-                    raise MessageTooLargeError(too_large_message(limit))
+                    self._error = MessageTooLargeError(too_large_message(limit))
+                    return parts[:index]
             if tail and _utf8_size(tail, limit) + 1 > limit:
-                raise MessageTooLargeError(too_large_message(limit))
+                self._error = MessageTooLargeError(too_large_message(limit))
+                return parts
         self._tail = tail
         return parts
+
+    def raise_pending(self) -> None:
+        """Raise the size error found by the last `feed`, if any."""
+        if self._error is not None:
+            raise self._error
 
     def feed_bytes(self, chunk: bytes) -> list[str]:
         """Like `feed` for UTF-8 bytes that may split a character between chunks (POST bodies)."""

@@ -32,7 +32,15 @@ _encoder = json.JSONEncoder(
     separators=(",", ":"), ensure_ascii=True, allow_nan=False, default=json_default
 )
 dumps = _encoder.encode
-_loads = json.loads
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# NaN and Infinity are not JSON (the official clients never send them): reject them while
+# parsing instead of failing later when the value is echoed.
+_loads = json.JSONDecoder(parse_constant=_reject_constant).decode
 
 PING_RECORD = '{"type":6}' + RECORD_SEPARATOR
 
@@ -105,7 +113,7 @@ class JsonHubProtocol(HubProtocol):
     def decode(self, record: Payload) -> HubMessage | None:
         """Parse one record (without its separator)."""
         try:
-            obj = _loads(record)
+            obj = _loads(record if isinstance(record, str) else record.decode("utf-8"))
         except (ValueError, RecursionError) as exc:
             raise ProtocolError("Error reading JSON.") from exc
         if type(obj) is not dict:

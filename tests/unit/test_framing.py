@@ -22,15 +22,19 @@ def test_text_limit_counts_utf8_bytes() -> None:
     """The limit is in bytes including the separator, as ASP.NET Core counts it."""
     framer = TextFramer(limit=10)
     assert framer.feed("é" * 4 + "\x1e") == ["éééé"]  # 8 bytes + separator
+    assert framer.feed("ok\x1e" + "é" * 5 + "\x1e") == ["ok"]  # records before it still count
     with pytest.raises(MessageTooLargeError, match="maximum message size of 10B"):
-        framer.feed("é" * 5 + "\x1e")
+        framer.raise_pending()
+    with pytest.raises(MessageTooLargeError):
+        framer.feed("more")
 
 
 def test_text_limit_applies_to_unfinished_records() -> None:
     """A peer cannot make the server buffer an endless record."""
     framer = TextFramer(limit=100)
+    assert framer.feed("x" * 200) == []
     with pytest.raises(MessageTooLargeError):
-        framer.feed("x" * 200)
+        framer.raise_pending()
 
 
 def test_text_bytes_may_split_a_character() -> None:
