@@ -122,3 +122,33 @@ def test_an_invocation_flood_is_held_back_by_tcp(lone: Server) -> None:
     assert grown < 16 * 1024
     assert echo < 1.0
     flooder.close()
+
+
+def test_a_connection_flood_without_handshakes_is_reclaimed(lone: Server) -> None:
+    """300 sockets that never handshake: each is closed at the handshake timeout."""
+    before = rss_kib(lone)
+    idle = [RawWebSocket(lone.port, path="/hubs/watch") for _ in range(300)]
+    assert all(ws.status == 101 for ws in idle)
+    grown = rss_kib(lone) - before
+    closed = 0
+    deadline = time.monotonic() + 10  # WatchHub's handshake timeout is 2 s
+    for ws in idle:
+        ws.sock.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            text = ws.recv_text()
+            assert text == '{"error":"Handshake was canceled."}' + RS
+            ws.recv_text()
+        except (ConnectionError, TimeoutError, OSError):
+            pass
+        else:
+            continue
+        closed += 1
+    echo = control_echo_time(lone)
+    print(
+        f"\nconnection flood: 300 idle sockets took {grown} KiB; {closed} closed by the "
+        f"handshake timeout; control echo {echo * 1000:.1f} ms"
+    )
+    assert closed == 300
+    assert echo < 1.0
+    for ws in idle:
+        ws.close()
