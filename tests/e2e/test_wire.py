@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -353,3 +354,25 @@ async def test_server_shutdown_tells_clients_to_reconnect(artifacts: Any, test_d
             assert await handshake(ws) == "{}" + RS
             srv.proc.send_signal(signal.SIGTERM)
             assert await recv_non_ping(ws) == {"type": 7, "allowReconnect": True}
+
+
+def test_a_long_poller_that_stops_polling_is_reaped(server: Server) -> None:
+    """No poll for DISCONNECT_TIMEOUT (2 s on WatchHub): the connection ends."""
+    hub = "/hubs/watch"
+    token = negotiate(server, hub=hub)["connectionToken"]
+    url = f"{hub}?id={token}"
+    assert http(server, "GET", url)[0] == 200
+    http(server, "POST", url, body=b'{"protocol":"json","version":1}\x1e')
+    assert http(server, "GET", url)[2] == b"{}\x1e"
+    http(
+        server,
+        "POST",
+        url,
+        body=b'{"type":1,"invocationId":"1","target":"ConnectionCount","arguments":[]}\x1e',
+    )
+    assert records(http(server, "GET", url)[2].decode()) == [
+        {"type": 3, "invocationId": "1", "result": 1}
+    ]
+    time.sleep(4.0)  # no poll meanwhile
+    assert http(server, "GET", url)[0] == 204
+    assert http(server, "POST", url, body=b"{}\x1e")[0] == 404

@@ -233,10 +233,20 @@ class AuthHub(Hub):
 class WatchHub(Hub):
     """Short keep-alive and client timeout, to observe them in tests."""
 
-    options = {"KEEP_ALIVE_INTERVAL": 1.0, "CLIENT_TIMEOUT_INTERVAL": 3.0, "HANDSHAKE_TIMEOUT": 2.0}
+    options = {
+        "KEEP_ALIVE_INTERVAL": 1.0,
+        "CLIENT_TIMEOUT_INTERVAL": 3.0,
+        "HANDSHAKE_TIMEOUT": 2.0,
+        "DISCONNECT_TIMEOUT": 2.0,
+    }
 
     async def echo(self, message: Any) -> Any:
         return message
+
+    async def connection_count(self) -> int:
+        from signalr_django.lifetime.manager import get_lifetime_manager
+
+        return len(get_lifetime_manager(type(self)).connections)
 
 
 class StatefulHub(Hub):
