@@ -93,14 +93,28 @@ def daphne(
 ) -> Iterator[Server]:
     """Run `daphne asgi` with `DJANGO_SETTINGS_MODULE=settings` on `port` (default: free)."""
     port = port or free_port()
+    # A listen backlog large enough for connection bursts (Twisted's default is 50).
+    endpoint = f"tcp:port={port}:interface=127.0.0.1:backlog=4096"
+    with _serve(["daphne", "-e", endpoint, asgi], settings, log_dir, name, port, env) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def _serve(
+    command: list[str],
+    settings: str,
+    log_dir: Path,
+    name: str,
+    port: int,
+    env: dict[str, str] | None,
+) -> Iterator[Server]:
+    """Start `python -m <command>` and wait until it listens on `port`."""
     log = log_dir / f"{name}-{port}.log"
     full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings, "PYTHONUNBUFFERED": "1"}
     full_env.update(env or {})
     with log.open("wb") as out:
-        # A listen backlog large enough for connection bursts (Twisted's default is 50).
-        endpoint = f"tcp:port={port}:interface=127.0.0.1:backlog=4096"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-e", endpoint, asgi],
+            [sys.executable, "-m", *command],
             cwd=ROOT,
             env=full_env,
             stdout=out,
@@ -125,20 +139,6 @@ def gunicorn(
 ) -> Iterator[Server]:
     """Run gunicorn (sync workers) serving `wsgi` on `port` (default: a free one)."""
     port = port or free_port()
-    log = log_dir / f"gunicorn-{port}.log"
-    full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings, "PYTHONUNBUFFERED": "1"}
-    full_env.update(env or {})
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "2", wsgi],
-            cwd=ROOT,
-            env=full_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(proc, port, log)
-    try:
-        wait_for_port(port, proc=proc)
+    command = ["gunicorn", "-b", f"127.0.0.1:{port}", "-w", "2", wsgi]
+    with _serve(command, settings, log_dir, "gunicorn", port, env) as server:
         yield server
-    finally:
-        server.stop()

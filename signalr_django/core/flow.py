@@ -14,7 +14,25 @@ invocations would fill the queue behind a busy hub method. Two mechanisms bound 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
+
+
+def server_protocol(send: Any) -> Any:
+    """The Daphne protocol object behind an ASGI `send`, or None under other servers.
+
+    Daphne passes `functools.partial(server.handle_reply, protocol)`; Channels' session
+    middleware wraps it (`real_send`) without touching WebSocket or body messages, so it
+    is looked through.
+    """
+    for _ in range(8):
+        if isinstance(send, functools.partial) and send.args:
+            return send.args[0]
+        inner = getattr(getattr(send, "__self__", None), "real_send", None)
+        if inner is None:
+            return None
+        send = inner
+    return None
 
 
 def transport_of(protocol: Any) -> Any:

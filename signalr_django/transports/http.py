@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import time
 from typing import Any
 from urllib.parse import parse_qsl
 
 from ..conf import HubOptions
-from ..core.flow import transport_of
+from ..core.flow import server_protocol, transport_of
 from ..core.load import over_limit
 from ..dispatch.handler import HubConnectionHandler
 from . import forwarding
@@ -308,7 +307,7 @@ async def serve_sse(
     )
     await send({"type": "http.response.body", "body": b":\r\n", "more_body": True})
     connection.sse_send = send
-    connection.sse_transport = transport_of(_daphne_http_protocol(send))
+    connection.sse_transport = transport_of(server_protocol(send))
     client_left = asyncio.ensure_future(_wait_disconnect(receive))
     ended = asyncio.ensure_future(connection.sse_closed.wait())
     try:
@@ -323,19 +322,6 @@ async def serve_sse(
     connection.sse_send = None
     with contextlib.suppress(Exception):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-def _daphne_http_protocol(send: Any) -> Any:
-    """Daphne's HTTP request object behind `send` (looking through Channels' session
-    wrapper), for reading how much of the response the client has not taken yet."""
-    for _ in range(8):
-        if isinstance(send, functools.partial) and send.args:
-            return send.args[0]
-        inner = getattr(getattr(send, "__self__", None), "real_send", None)
-        if inner is None:
-            return None
-        send = inner
-    return None
 
 
 async def _wait_disconnect(receive: Any) -> None:

@@ -11,13 +11,12 @@ reassemble a message split across frames.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from typing import Any
 
 from ..conf import HubOptions
-from ..core.flow import transport_of
+from ..core.flow import server_protocol, transport_of
 from ..core.load import over_limit
 from ..dispatch.dispatcher import ClientClosed
 from ..dispatch.handler import ConnectionRefused, HubConnectionHandler, ServerShutdown
@@ -254,27 +253,15 @@ async def _refuse_at_limit(scope: dict[str, Any], send: Any) -> None:
 
 
 def daphne_protocol(send: Any) -> Any:
-    """Daphne's autobahn protocol behind an ASGI `send`, or None under other servers.
+    """Daphne's autobahn WebSocket protocol behind `send`, or None under other servers.
 
-    Daphne passes `functools.partial(server.handle_reply, protocol)`. Writing frames to
-    that protocol directly skips a coroutine and a dispatch per message, and lets a
+    Writing frames to it directly skips a coroutine and a dispatch per message, and lets a
     broadcast reuse one prepared frame (autobahn's `prepareMessage`) for every recipient.
-    Channels' session middleware wraps `send` (`real_send`) but does nothing for
-    `websocket.send` messages, so it is looked through.
     """
-    for _ in range(8):
-        if isinstance(send, functools.partial) and send.args:
-            protocol = send.args[0]
-            if all(
-                hasattr(protocol, name)
-                for name in ("sendMessage", "sendPreparedMessage", "factory", "STATE_OPEN", "state")
-            ):
-                return protocol
-            return None
-        inner = getattr(getattr(send, "__self__", None), "real_send", None)
-        if inner is None:
-            return None
-        send = inner
+    protocol = server_protocol(send)
+    needed = ("sendMessage", "sendPreparedMessage", "factory", "STATE_OPEN", "state")
+    if protocol is not None and all(hasattr(protocol, name) for name in needed):
+        return protocol
     return None
 
 
