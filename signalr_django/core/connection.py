@@ -56,6 +56,7 @@ class HubConnection:
         "close_message",
         "connection_id",
         "detached",
+        "direct_write",
         "frame_sink",
         "group_names",
         "hub_cls",
@@ -118,6 +119,8 @@ class HubConnection:
         # A server-side WebSocket protocol that takes prepared frames (Daphne's autobahn),
         # used by fan-out to send one prepared frame to many connections; None otherwise.
         self.frame_sink: Any = None
+        # Sends a finished frame on the socket (see core.flow.direct_writer); None if absent.
+        self.direct_write: Any = None
         # The server transport under this connection (Twisted's, on Daphne): flow control.
         self.transport_handle: Any = None
 
@@ -202,6 +205,7 @@ class HubConnection:
         """Refuse further writes (the transport is gone or the Close was written)."""
         self._closed = True
         self.frame_sink = None
+        self.direct_write = None
 
     def on_abort(self, callback: Callable[[], None]) -> None:
         """Set what `abort` does for this transport (interrupt its read loop)."""

@@ -15,7 +15,7 @@ invocations would fill the queue behind a busy hub method. Two mechanisms bound 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, cast
 
 
 def server_protocol(send: Any) -> Any:
@@ -69,3 +69,46 @@ def resume_reading(transport: Any) -> None:
     resume = getattr(transport, "resumeProducing", None)
     if resume is not None:
         resume()
+
+
+def direct_writer(transport: Any) -> Any:
+    """A writer that sends on the socket at once when Twisted has nothing queued.
+
+    Twisted's `transport.write` always queues, registers the socket with the event loop and
+    writes on the next loop iteration: two epoll calls and a loop pass per message. For a
+    broadcast to thousands of connections that is most of the cost, so, as asyncio's own
+    transports do, the frame is sent straight away when nothing is waiting, and only the
+    part the kernel did not take goes through Twisted. Plain TCP only (a TLS transport
+    must encrypt, so it keeps Twisted's path); anything unusual also falls back to it.
+    """
+    try:
+        from twisted.internet import tcp
+    except ImportError:  # pragma: no cover - Twisted comes with Daphne
+        return None
+    if type(transport) is not tcp.Server:
+        return None
+    transport = cast(Any, transport)  # Twisted's private buffer attributes are read below
+    sock = transport.socket
+    send = sock.send
+
+    def write(data: bytes) -> None:
+        if (
+            transport._tempDataBuffer
+            or len(transport.dataBuffer) > transport.offset
+            or not transport.connected
+            or transport.disconnecting
+            or transport._writeDisconnected
+        ):
+            transport.write(data)
+            return
+        try:
+            sent = send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            transport.write(data)  # let Twisted notice and report the broken connection
+            return
+        if sent < len(data):
+            transport.write(data[sent:])
+
+    return write

@@ -311,9 +311,12 @@ class HubLifetimeManager:
                 sink = connection.frame_sink
                 if sink is not None:
                     if sink.state == sink.STATE_OPEN and not connection.aborted:
-                        sink.sendPreparedMessage(
-                            message.prepared(connection.protocol, sink.factory)
-                        )
+                        frame = message.prepared(connection.protocol, sink.factory)
+                        direct = connection.direct_write
+                        if direct is not None:
+                            direct(frame.payloadHybi)
+                        else:
+                            sink.sendPreparedMessage(frame)
                         if connection.check_backlog():
                             behind.append(connection)
                     continue

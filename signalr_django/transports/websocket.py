@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from ..conf import HubOptions
-from ..core.flow import server_protocol, transport_of
+from ..core.flow import direct_writer, server_protocol, transport_of
 from ..core.load import over_limit
 from ..dispatch.dispatcher import ClientClosed
 from ..dispatch.handler import ConnectionRefused, HubConnectionHandler, ServerShutdown
@@ -97,14 +97,23 @@ async def serve_websocket(
     await send({"type": "websocket.accept"})
 
     sink = daphne_protocol(send)
+    direct: Any = None
     if sink is not None:
         open_state = sink.STATE_OPEN
+        if getattr(sink, "_perMessageCompress", None) is None:
+            direct = direct_writer(transport_of(sink))
+        prepare = sink.factory.prepareMessage
 
         async def write(payload: Payload) -> None:
             # Daphne: hand the frame to its WebSocket protocol directly (what its
             # `websocket.send` handler ends up doing, minus the per-message dispatch).
             if sink.state == open_state:
-                if isinstance(payload, str):
+                if direct is not None:
+                    if isinstance(payload, str):
+                        direct(prepare(payload.encode("utf-8"), False).payloadHybi)
+                    else:
+                        direct(prepare(payload, True).payloadHybi)
+                elif isinstance(payload, str):
                     sink.sendMessage(payload.encode("utf-8"), False)
                 else:
                     sink.sendMessage(payload, True)
@@ -148,6 +157,7 @@ async def serve_websocket(
         session.connection.transport_handle = transport_of(sink)
         if session.connection.reconnect is None:
             session.connection.frame_sink = sink
+            session.connection.direct_write = direct
         while True:
             event = await receive()
             if event["type"] == "websocket.receive":
