@@ -734,31 +734,7 @@ def environment(redis_url: str, origin: str) -> dict[str, Any]:
         except importlib.metadata.PackageNotFoundError:
             env["packages"][dist] = None
     env["redis"] = {"origin": origin, "version": redis_version(redis_url)}
-    env["source"] = source_state()
     return env
-
-
-def source_state() -> dict[str, Any]:
-    """The commit measured and whether the package had uncommitted changes.
-
-    The package is developed alongside the benchmark, so a result file must say which
-    state of it produced the figures.
-    """
-
-    def git(*args: str) -> str | None:
-        try:
-            proc = subprocess.run(
-                ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return proc.stdout.strip() if proc.returncode == 0 else None
-
-    changed = git("status", "--porcelain", "--", "signalr_django")
-    return {
-        "commit": git("rev-parse", "HEAD"),
-        "package_changes": None if changed is None else changed.splitlines(),
-    }
 
 
 # --------------------------------------------------------------------------- main
@@ -884,7 +860,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     meds = medians(measurements)
     goals = evaluate(settings, meds, measurements)
-    notes += report_notes(settings, meds, measurements)
+    notes += report_notes(settings, meds, measurements) + harness.source_notes(env)
     print(markdown_report(settings, meds, measurements, goals, notes))
 
     env["loadavg_end"] = os.getloadavg()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -488,7 +489,54 @@ def environment() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "loadavg_start": os.getloadavg(),
         "packages": versions,
+        "source": source_state(),
     }
+
+
+def source_state() -> dict[str, Any]:
+    """The commit measured, the package's uncommitted changes and a digest of its sources.
+
+    The package is developed alongside the benchmark, so a result file must say which
+    state of it produced the figures. Every measurement starts a fresh server that imports
+    the package as it is on disk at that moment; the digest, read again at the end, shows
+    whether the package changed while the benchmark ran (see :func:`source_notes`).
+    """
+
+    def git(*args: str) -> str | None:
+        try:
+            proc = subprocess.run(
+                ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    changed = git("status", "--porcelain", "--", "signalr_django")
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "signalr_django").rglob("*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "package_changes": None if changed is None else changed.splitlines(),
+        "package_sha256": digest.hexdigest(),
+    }
+
+
+def source_notes(env: dict[str, Any]) -> list[str]:
+    """Record the package's state at the end in ``env``; a note when it differs from the start.
+
+    Servers started after the change ran different code from those started before it, so
+    figures (and ratios) of such a run mix two versions of the package.
+    """
+    start, end = env.get("source", {}), source_state()
+    env["source_end"] = end
+    if start.get("package_sha256") == end["package_sha256"]:
+        return []
+    return [
+        "the package changed on disk while the benchmark ran (commit "
+        f"{str(start.get('commit'))[:10]} -> {str(end['commit'])[:10]}): measurements started "
+        "after the change ran other code; rerun on a quiet, frozen tree before comparing."
+    ]
 
 
 # --------------------------------------------------------------------------- main
@@ -609,7 +657,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     meds = medians(measurements)
     goals = evaluate(meds)
-    notes += headroom_notes(meds, measurements)
+    notes += headroom_notes(meds, measurements) + source_notes(env)
     print(markdown_report(settings, meds, measurements, goals, notes))
 
     env["loadavg_end"] = os.getloadavg()
