@@ -109,7 +109,12 @@ class HubConnectionHandler:
             current_scope.reset(token)
 
     async def receive(self, connection: HubConnection, records: list[Any]) -> None:
-        """Decode and dispatch framed records; raises ProtocolError or ClientClosed."""
+        """Decode and dispatch framed records; raises ProtocolError or ClientClosed.
+
+        Only complete messages count as the client being alive (as in ASP.NET Core), so a
+        client trickling the bytes of a message it never finishes still times out.
+        """
+        connection.last_received = time.monotonic()
         decode = connection.protocol.decode
         dispatch = self.dispatcher.dispatch
         for record in records:

@@ -168,9 +168,6 @@ class HttpConnection:
                     return
                 body = event.get("body", b"")
                 if body and not self.ended:
-                    connection = self.session.connection
-                    if connection is not None:
-                        connection.last_received = time.monotonic()
                     try:
                         await self.session.feed(body)
                     except (HandshakeFailed, ProtocolError, ClientClosed, ConnectionRefused) as exc:

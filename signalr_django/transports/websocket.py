@@ -161,7 +161,6 @@ async def serve_websocket(
         while True:
             event = await receive()
             if event["type"] == "websocket.receive":
-                session.connection.last_received = time.monotonic()
                 await session.feed(_data(event))
             elif event["type"] == "websocket.disconnect":
                 client_gone = True

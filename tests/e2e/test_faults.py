@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import websockets
 
+from tests.faultproxy import FaultProxy
 from tests.servers import Server, daphne, free_port, gunicorn, wait_for_port
 
 pytestmark = pytest.mark.e2e
@@ -259,3 +260,65 @@ async def test_a_killed_worker_hurts_nobody_else(
         )
         for client in (*survivors, sender):
             await client.close()
+
+
+@pytest.fixture(scope="module")
+def stalled(redis: RedisProcess, artifacts: Path, test_db: str) -> Iterator[dict[str, Any]]:
+    """Two workers and gunicorn reaching Redis through a proxy the test controls."""
+    proxy = FaultProxy(redis.port)
+    url = f"redis://127.0.0.1:{proxy.port}/0"
+    env = {"SIGNALR_TEST_DB": test_db, "REDIS_URL": url}
+    settings = "tests.settings_redis"
+    try:
+        with (
+            daphne("tests.asgi:application", settings, artifacts, env, name="stall-a") as a,
+            daphne("tests.asgi:application", settings, artifacts, env, name="stall-b") as b,
+            gunicorn("tests.wsgi:application", settings, artifacts, env) as web,
+        ):
+            yield {"a": a, "b": b, "web": web, "proxy": proxy}
+    finally:
+        proxy.close()
+
+
+async def test_redis_unreachable_sends_fail_fast_and_recover(stalled: dict[str, Any]) -> None:
+    """Redis hangs (a stalled network): sends fail within BACKPLANE_TIMEOUT, then recover."""
+    proxy: FaultProxy = stalled["proxy"]
+    sender = await Client.open(stalled["a"])
+    local = await Client.open(stalled["a"])
+    remote = await Client.open(stalled["b"])
+    for client in (local, remote):
+        await client.invoke("Join", "stall")
+    assert (await sender.invoke("SendToGroup", "stall", "before")).get("error") is None
+    await asyncio.sleep(0.3)
+    proxy.stall()
+    start = time.monotonic()
+    result = await sender.invoke("SendToGroup", "stall", "during")
+    hub_fail = time.monotonic() - start
+    status, wsgi_fail = await asyncio.get_running_loop().run_in_executor(
+        None, http_get, f"{stalled['web'].url}/broadcast?message=stalled"
+    )
+    echo = await sender.invoke("Echo", "local work goes on")
+    proxy.restore()
+    restored = time.monotonic()
+    back_after = None
+    for i in range(100):
+        marker = f"after{i}"
+        if (await sender.invoke("SendToGroup", "stall", marker)).get("error") is None:
+            await asyncio.sleep(0.2)
+            if marker in remote.received:
+                back_after = time.monotonic() - restored
+                break
+        await asyncio.sleep(0.1)
+    print(
+        f"\nredis stalled: hub send failed after {hub_fail:.2f} s, WSGI send -> {status} after "
+        f"{wsgi_fail:.2f} s; delivery back {back_after} s after the network recovered"
+    )
+    assert result.get("error", "").startswith("An unexpected error occurred invoking")
+    assert hub_fail < 2.0 + 1.5
+    assert status == 503 and wsgi_fail < 2.0 + 2.5
+    assert echo.get("result") == "local work goes on"
+    assert "during" in local.received, "local delivery must not wait for Redis"
+    assert back_after is not None and back_after < 5.0
+    for client in (sender, local, remote):
+        assert client.closed is None
+        await client.close()
