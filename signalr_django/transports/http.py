@@ -144,7 +144,7 @@ async def serve_negotiate(
     if backplane is not None:
         owner = await backplane.start()
         forwarding.register(backplane, handler)
-    token = make_connection_token(connection_id, user_key(user), stateful, owner)
+    token = make_connection_token(connection_id, user_key(user), stateful, owner, version == 0)
     body = negotiate_body(version, connection_id, token, options, stateful)
     await respond(send, 200, body, "application/json", cors)
 
@@ -201,7 +201,7 @@ async def serve_connection_request(
         await drain_body(receive)
         await respond(send, 404, NO_CONNECTION, headers=cors)
         return
-    connection_id = verified.connection_id
+    connection_id = verified.public_id(token)
     backplane = handler.lifetime.backplane
     if (
         backplane is not None

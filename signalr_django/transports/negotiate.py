@@ -45,16 +45,21 @@ def _signature(connection_id: str, issued: int, flags: str, owner: str, user_key
 
 
 def make_connection_token(
-    connection_id: str, user_key: str, stateful: bool = False, owner: str = ""
+    connection_id: str,
+    user_key: str,
+    stateful: bool = False,
+    owner: str = "",
+    legacy: bool = False,
 ) -> str:
     """A secret token naming `connection_id`, bound to the negotiating user.
 
-    `stateful` records that stateful reconnect was negotiated; `owner` is the backplane
+    `stateful` records that stateful reconnect was negotiated; `legacy` a version 0
+    negotiate, whose clients know the connection by the token itself; `owner` is the backplane
     channel of the worker that will hold the connection if it uses Server-Sent Events or
     long polling, so any worker that receives one of its requests can forward it there.
     """
     issued = int(time.time())
-    flags = "s" if stateful else "n"
+    flags = ("s" if stateful else "n") + ("0" if legacy else "")
     owner_part = _b64(owner.encode()) if owner else ""
     signature = _signature(connection_id, issued, flags, owner_part, user_key)
     return f"{connection_id}.{issued:x}.{flags}.{owner_part}.{signature}"
@@ -68,6 +73,11 @@ class ConnectionToken:
     issued: int
     stateful: bool
     owner: str
+    legacy: bool = False
+
+    def public_id(self, token: str) -> str:
+        """The id hubs see: version 0 clients know their connection by the token itself."""
+        return token if self.legacy else self.connection_id
 
 
 def read_connection_token(token: str, user_key: str) -> ConnectionToken | None:
@@ -84,7 +94,7 @@ def read_connection_token(token: str, user_key: str) -> ConnectionToken | None:
     expected = _signature(connection_id, issued, flags, owner_part, user_key)
     if not hmac.compare_digest(expected, signature):
         return None
-    return ConnectionToken(connection_id, issued, flags == "s", owner)
+    return ConnectionToken(connection_id, issued, flags.startswith("s"), owner, flags.endswith("0"))
 
 
 def user_key(user: Any) -> str:

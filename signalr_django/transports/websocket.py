@@ -83,7 +83,7 @@ async def serve_websocket(
         if verified is None:
             await _reject(send)  # "No Connection with that ID"
             return
-        connection_id = verified.connection_id
+        connection_id = verified.public_id(token)
         stateful = verified.stateful
         resumed = handler.resumable.pop(connection_id, None)
         if resumed is None and (
@@ -242,7 +242,7 @@ async def _resume(session: HubSession, write: Any) -> None:
 
 def _resumable(handler: HubConnectionHandler, token: str, user: Any) -> bool:
     verified = read_connection_token(token, user_key(user))
-    return verified is not None and verified.connection_id in handler.resumable
+    return verified is not None and verified.public_id(token) in handler.resumable
 
 
 async def _refuse_at_limit(scope: dict[str, Any], send: Any) -> None:

@@ -321,6 +321,10 @@ async def test_negotiate_v0_id_is_usable(server: Server) -> None:
     connection_id = negotiate(server, "")["connectionId"]
     async with websockets.connect(ws_url(server, query=f"?id={connection_id}")) as ws:
         assert await handshake(ws) == "{}" + RS
+        await ws.send('{"type":1,"invocationId":"1","target":"ConnectionInfo","arguments":[]}' + RS)
+        info = await recv_non_ping(ws)
+        # The hub knows the connection by the id the client was given.
+        assert info["result"]["connectionId"] == connection_id
 
 
 async def test_cross_site_origin_is_refused(server: Server) -> None:
