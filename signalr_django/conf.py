@@ -31,7 +31,6 @@ class HubOptions:
     TRANSPORTS: tuple[str, ...] = ("WebSockets", "ServerSentEvents", "LongPolling")
     DISCONNECT_TIMEOUT: float = 15.0
     MINIMUM_NEGOTIATE_VERSION: int = 0
-    CLOSE_TIMEOUT: float = 5.0
     USER_ID_PROVIDER: str = "signalr_django.users.default_user_id"
     AUTHENTICATOR: str | None = "signalr_django.auth.signed_token_authenticator"
     ACCESS_TOKEN_MAX_AGE: float = 3600.0
