@@ -26,21 +26,18 @@ hub/consumer and hub/bare ratios and the hub's scaling over N, and writes everyt
 
 from __future__ import annotations
 
-import argparse
+import asyncio
 import contextlib
-import importlib.metadata
+import functools
 import json
 import os
 import re
 import secrets
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 from collections import Counter
@@ -48,19 +45,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 if not __package__:  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import run as harness
-from bench.loadgen import MEASURED_MARKER
-
-BENCH_DIR = harness.BENCH_DIR
-ROOT = harness.ROOT
-LOG_DIR = harness.LOG_DIR
-PYTHON = harness.PYTHON
-
+from bench import common
+from bench.common import BENCH_DIR, LOG_DIR, PYTHON, ROOT, fmt, md_head, md_row, pair
+from bench.loadgen import MEASURED_MARKER, redis_info
 
 # --------------------------------------------------------------------------- configuration
 
@@ -81,13 +72,13 @@ class Target:
     def command(self, port: int, redis_url: str, prefix: str) -> list[str]:
         """The server's command line for ``port``."""
         if self.kind == "daphne":
-            return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), harness.ASGI_APP]
+            return common.daphne_command(port)
         script = str(BENCH_DIR / "servers" / "bare_broadcast.py")
         return [PYTHON, script, "--port", str(port), "--redis-url", redis_url, "--prefix", prefix]
 
     def env(self, redis_url: str, pool: int) -> dict[str, str]:
         """Environment of both servers: the bench settings with this target's layer."""
-        env = {**os.environ, **harness.DJANGO_ENV}
+        env = common.django_env()
         env.pop("BENCH_REDIS_MAX_CONNECTIONS", None)
         if self.layer:
             env["BENCH_CHANNEL_LAYER"] = self.layer
@@ -192,45 +183,24 @@ def redis_server(log_path: Path) -> Iterator[tuple[str, str, int | None]]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("redis-server is not installed and REDIS_URL is not set")
-    port = harness.free_port()
-    with tempfile.TemporaryDirectory() as folder, log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", folder, *NO_DISK],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            harness.wait_accepting(port, proc)
-            yield f"redis://127.0.0.1:{port}/0", f"private redis-server (pid {proc.pid})", proc.pid
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with tempfile.TemporaryDirectory() as folder:
+        options = ["--bind", "127.0.0.1", "--dir", folder, *NO_DISK]
+
+        def command(port: int) -> list[str]:
+            return [binary, "--port", str(port), *options]
+
+        with common.servers(command, [log_path]) as [(port, pid)]:
+            yield f"redis://127.0.0.1:{port}/0", f"private redis-server (pid {pid})", pid
 
 
 def redis_version(url: str) -> str | None:
     """``redis_version`` from ``INFO server`` (for the record; None when unreadable)."""
-    parts = urlsplit(url)
     try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), 5) as s:
-            if parts.password:
-                user = f"{parts.username} " if parts.username else ""
-                s.sendall(f"AUTH {user}{parts.password}\r\n".encode())
-                s.recv(1024)
-            s.sendall(b"INFO server\r\n")
-            data = b""
-            while b"redis_version" not in data or not data.endswith(b"\r\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-    except OSError:
+        info = asyncio.run(redis_info(url, ("server",)))
+    except (OSError, EOFError, RuntimeError, ValueError):
         return None
-    match = re.search(rb"redis_version:(\S+)", data)
-    return match.group(1).decode() if match else None
+    match = re.search(r"redis_version:(\S+)", info)
+    return match.group(1) if match else None
 
 
 # --------------------------------------------------------------------------- server pairs
@@ -246,71 +216,9 @@ def server_pair(
     SIGTERM, then killed if they do not exit within 10 s.
     """
     prefix = f"bench.{secrets.token_hex(4)}."
-    env = target.env(redis_url, pool)
-    procs: list[tuple[int, subprocess.Popen[bytes]]] = []
-    with contextlib.ExitStack() as stack:
-        for log_path in logs:
-            port = harness.free_port()
-            log = stack.enter_context(log_path.open("wb"))
-            proc = subprocess.Popen(
-                target.command(port, redis_url, prefix),
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            procs.append((port, proc))
-        try:
-            for port, proc in procs:
-                harness.wait_accepting(port, proc)
-            yield [(port, proc.pid) for port, proc in procs]
-        finally:
-            for _port, proc in procs:
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-            for _port, proc in procs:
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-
-
-_CHAINED = ("During handling of the above exception", "The above exception was the direct")
-
-
-def log_errors(text: str) -> tuple[int, Counter[str], str | None]:
-    """Error lines, the exceptions that ended tracebacks, and the first traceback.
-
-    Each traceback's exception line (``redis.exceptions.MaxConnectionsError: Too many
-    connections``) is what tells failures apart; of a chain (``During handling of the above
-    exception ...``) only the last one counts, so one failure is one exception.
-    """
-    hits = len(harness._ERROR_MARKERS.findall(text))
-    kinds: Counter[str] = Counter()
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        if not lines[i].startswith("Traceback"):
-            i += 1
-            continue
-        j = i + 1
-        while j < len(lines) and (not lines[j].strip() or lines[j][0] in " \t"):
-            j += 1
-        if j >= len(lines):
-            break
-        k = j + 1
-        while k < len(lines) and not lines[k].strip():
-            k += 1
-        if k >= len(lines) or not lines[k].startswith(_CHAINED):
-            kinds[lines[j].strip()[:160]] += 1
-        i = j + 1
-    start = text.find("Traceback")
-    first = None
-    if start >= 0:
-        line_start = text.rfind("\n", 0, max(0, start - 1)) + 1
-        first = text[line_start : start + 4000].strip()
-    return hits, kinds, first
+    command = functools.partial(target.command, redis_url=redis_url, prefix=prefix)
+    with common.servers(command, logs, target.env(redis_url, pool)) as servers:
+        yield servers
 
 
 # --------------------------------------------------------------------------- one measurement
@@ -379,8 +287,9 @@ def loadgen_command(
     """The generator's command line for one measurement."""
     (port_a, pid_a), (port_b, pid_b) = servers
     path = target.path.format(group=group)
-    cmd = [PYTHON, str(BENCH_DIR / "loadgen.py"), "broadcast"]
-    cmd += ["--url", f"ws://127.0.0.1:{port_a}{path}", "--server-pid", str(pid_a)]
+    cmd = common.loadgen_command(
+        "broadcast", f"ws://127.0.0.1:{port_a}{path}", pid_a, client=settings.client
+    )
     cmd += ["--remote-url", f"ws://127.0.0.1:{port_b}{path}", "--remote-pid", str(pid_b)]
     cmd += ["--sender-url", f"ws://127.0.0.1:{port_a}{target.sender_path}"]
     cmd += ["--redis-url", redis_url, "--group", group, "-n", str(n)]
@@ -389,8 +298,6 @@ def loadgen_command(
     cmd += ["--concurrency", str(settings.concurrency)]
     cmd += ["--connect-cap", str(settings.connect_cap)]
     cmd += ["--stall-timeout", str(settings.stall_timeout)]
-    if settings.client:
-        cmd += ["--client", settings.client]
     if redis_pid is not None:
         cmd += ["--redis-pid", str(redis_pid)]
     return cmd
@@ -448,12 +355,12 @@ def measure(
     exceptions: Counter[str] = Counter()
     teardown: Counter[str] = Counter()
     for i, path in enumerate(logs):
-        text = path.read_text(errors="replace") if path.exists() else ""
+        text = common.read_log(path)
         cut = sizes[i] if i < len(sizes) else len(text.encode())
         raw = text.encode()
         during, after = raw[:cut].decode(errors="replace"), raw[cut:].decode(errors="replace")
-        hits, kinds, first = log_errors(during)
-        late_hits, late_kinds, late_first = log_errors(after)
+        hits, kinds, first = common.log_errors(during)
+        late_hits, late_kinds, late_first = common.log_errors(after)
         m.server_errors += hits
         m.teardown_errors += late_hits
         exceptions.update(kinds)
@@ -499,15 +406,9 @@ def medians(measurements: Sequence[Measurement]) -> dict[str, dict[int, dict[str
         cpu = r.get("server_cpu_pct") or []
         if cpu and None not in cpu:
             r["server_cpu_pct_total"] = sum(cpu)
-        row = samples.setdefault(m.target, {}).setdefault(m.receivers, {})
-        for key in METRICS:
-            if r.get(key) is not None:
-                row.setdefault(key, []).append(float(r[key]))
+        common.add_samples(samples.setdefault(m.target, {}).setdefault(m.receivers, {}), r, METRICS)
     return {
-        target: {
-            n: {k: round(statistics.median(v), 2) for k, v in row.items()}
-            for n, row in by_n.items()
-        }
+        target: {n: common.median_row(row) for n, row in by_n.items()}
         for target, by_n in samples.items()
     }
 
@@ -533,10 +434,8 @@ def best_consumer(
 
 
 def ratio(value: float | None, reference: float | None) -> float | None:
-    """value / reference, None when either is missing."""
-    if value is None or not reference:
-        return None
-    return round(value / reference, 2)
+    """value / reference to 2 decimals, None when either is missing."""
+    return common.ratio(value, reference, digits=2)
 
 
 def evaluate(
@@ -553,7 +452,7 @@ def evaluate(
     best = best_consumer(meds, n, measurements)
     rows: list[dict[str, Any]] = []
     r = ratio(rate(MAIN_HUB), rate(best))
-    verdict = "n/a" if r is None else ("PASS" if r >= GOAL_RATIO else "FAIL")
+    verdict = common.verdict(r, ">=", GOAL_RATIO)
     rows.append(
         {
             "goal": f"broadcast deliveries/s at N={n:,}",
@@ -594,20 +493,13 @@ def evaluate(
                 + ", ".join(f"{x:,}" for x in settings.scale),
                 "ratio": spread,
                 "threshold": "<= 1.2",
-                "result": "n/a" if spread is None else ("PASS" if spread <= 1.2 else "FAIL"),
+                "result": common.verdict(spread, "<=", 1.2),
             }
         )
     return rows
 
 
 # --------------------------------------------------------------------------- report
-
-
-fmt = harness.fmt
-
-
-def _pair(a: float | None, b: float | None, digits: int = 0) -> str:
-    return f"{fmt(a, digits)} / {fmt(b, digits)}"
 
 
 def cpu_cell(row: dict[str, float]) -> str:
@@ -620,6 +512,20 @@ def cpu_cell(row: dict[str, float]) -> str:
     return " / ".join(fmt(row.get(k)) for k in keys)
 
 
+def figure_cells(row: dict[str, float], local_remote: bool = False) -> list[str]:
+    """The cells both tables show for one row of medians (``local_remote``: that pair too)."""
+    cells = [fmt(row.get("deliveries_per_s")), pair(row.get("p50_ms"), row.get("p99_ms"))]
+    if local_remote:
+        cells.append(pair(row.get("local_p50_ms"), row.get("remote_p50_ms")))
+    return [
+        *cells,
+        fmt(row.get("server_us_per_delivery")),
+        cpu_cell(row),
+        fmt(row.get("redis_commands_per_broadcast"), 2),
+        fmt(row.get("redis_publish_per_broadcast"), 2),
+    ]
+
+
 def markdown_report(
     settings: Settings,
     meds: dict[str, dict[int, dict[str, float]]],
@@ -630,6 +536,7 @@ def markdown_report(
     """The human-readable summary printed at the end of a run."""
     n = settings.receivers
     runs = {m.run for m in measurements}
+    cpu, cmds = "CPU % servers (A+B) / generator / Redis / others", "Redis cmds / broadcast"
     lines = [
         f"## Broadcast across two servers: medians of {len(runs)} run(s)",
         "",
@@ -637,30 +544,30 @@ def markdown_report(
         f"{settings.in_flight} broadcasts in flight, {settings.payload_size} B payload, "
         f"{settings.duration:g} s measured after {settings.warmup:g} s warm-up.",
         "",
-        "| target | deliveries/s | p50 / p99 ms | local / remote p50 ms | server µs/delivery "
-        "| CPU % servers (A+B) / generator / Redis / others | Redis cmds / broadcast "
-        "| PUBLISH / broadcast | failed runs | issues |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        *md_head(
+            "target",
+            "deliveries/s",
+            "p50 / p99 ms",
+            "local / remote p50 ms",
+            "server µs/delivery",
+            cpu,
+            cmds,
+            "PUBLISH / broadcast",
+            "failed runs",
+            "issues",
+        ),
     ]
     for name in settings.targets:
         row = meds.get(name, {}).get(n, {})
         ms_ = [m for m in measurements if m.target == name and m.receivers == n]
         failed = sum(m.failed for m in ms_)
         issues = sum(bool(m.problems) for m in ms_)
-        lines.append(
-            f"| {name} | {fmt(row.get('deliveries_per_s'))} "
-            f"| {_pair(row.get('p50_ms'), row.get('p99_ms'))} "
-            f"| {_pair(row.get('local_p50_ms'), row.get('remote_p50_ms'))} "
-            f"| {fmt(row.get('server_us_per_delivery'))} | {cpu_cell(row)} "
-            f"| {fmt(row.get('redis_commands_per_broadcast'), 2)} "
-            f"| {fmt(row.get('redis_publish_per_broadcast'), 2)} "
-            f"| {failed}/{len(ms_)} | {issues or ''} |"
-        )
-    lines += ["", "| goal | ratio of | ratio | threshold | result |", "|---|---|---|---|---|"]
+        cells = figure_cells(row, local_remote=True)
+        lines.append(md_row(name, *cells, f"{failed}/{len(ms_)}", issues or ""))
+    lines += ["", *md_head("goal", "ratio of", "ratio", "threshold", "result")]
     for g in goals:
         lines.append(
-            f"| {g['goal']} | {g['ratio_of']} | {fmt(g['ratio'], 2)} | {g['threshold']} "
-            f"| {g['result']} |"
+            md_row(g["goal"], g["ratio_of"], fmt(g["ratio"], 2), g["threshold"], g["result"])
         )
     scale = meds.get(settings.scale_target, {})
     if settings.scale and settings.scale_target in settings.targets:
@@ -668,27 +575,26 @@ def markdown_report(
             "",
             f"Scaling of {settings.scale_target} with N:",
             "",
-            "| N | deliveries/s | p50 / p99 ms | server µs/delivery "
-            "| CPU % servers (A+B) / generator / Redis / others "
-            "| Redis cmds / broadcast | PUBLISH / broadcast | failed runs |",
-            "|---|---|---|---|---|---|---|---|",
+            *md_head(
+                "N",
+                "deliveries/s",
+                "p50 / p99 ms",
+                "server µs/delivery",
+                cpu,
+                cmds,
+                "PUBLISH / broadcast",
+                "failed runs",
+            ),
         ]
         for size in sorted(set(settings.scale)):
-            row = scale.get(size, {})
             ms_ = [
                 m for m in measurements if m.target == settings.scale_target and m.receivers == size
             ]
+            failed = sum(m.failed for m in ms_)
             lines.append(
-                f"| {size:,} | {fmt(row.get('deliveries_per_s'))} "
-                f"| {_pair(row.get('p50_ms'), row.get('p99_ms'))} "
-                f"| {fmt(row.get('server_us_per_delivery'))} | {cpu_cell(row)} "
-                f"| {fmt(row.get('redis_commands_per_broadcast'), 2)} "
-                f"| {fmt(row.get('redis_publish_per_broadcast'), 2)} "
-                f"| {sum(m.failed for m in ms_)}/{len(ms_)} |"
+                md_row(f"{size:,}", *figure_cells(scale.get(size, {})), f"{failed}/{len(ms_)}")
             )
-    if notes:
-        lines += [""] + [f"- {note}" for note in notes]
-    return "\n".join(lines)
+    return common.with_notes(lines, notes)
 
 
 def report_notes(
@@ -698,13 +604,9 @@ def report_notes(
 ) -> list[str]:
     """Generator headroom, and every measurement's problems with the exceptions behind them."""
     notes = []
-    client = [
-        (m.result["client_cpu_pct"], m.target, m.receivers)
-        for m in measurements
-        if m.result.get("client_cpu_pct") is not None
-    ]
-    if client:
-        top, target, n = max(client)
+    busy = common.busiest_generator((m.result, (m.target, m.receivers)) for m in measurements)
+    if busy:
+        top, (target, n) = busy
         notes.append(
             f"generator: at most {top:.0f} % of a core ({target}, N={n:,}); a target whose "
             "generator neared 100 % is generator-bound and its rate a lower bound."
@@ -727,12 +629,7 @@ def report_notes(
 
 def environment(redis_url: str, origin: str) -> dict[str, Any]:
     """The harness's environment record plus the Redis side."""
-    env = harness.environment()
-    for dist in ("channels_redis", "redis", "signalr-django"):
-        try:
-            env["packages"][dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            env["packages"][dist] = None
+    env = common.environment(extra_packages=("channels_redis", "redis", "signalr-django"))
     env["redis"] = {"origin": origin, "version": redis_version(redis_url)}
     return env
 
@@ -742,13 +639,9 @@ def environment(redis_url: str, origin: str) -> dict[str, Any]:
 
 def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path]:
     """Command line to :class:`Settings` (``--quick`` sets shorter defaults, flags still win)."""
-    p = argparse.ArgumentParser(
-        description=(__doc__ or "").split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = common.argument_parser(
+        __doc__, "1 short run (~2 minutes)", f"comma-separated targets ({','.join(TARGETS)})"
     )
-    p.add_argument("--quick", action="store_true", help="1 short run (~2 minutes)")
-    p.add_argument("--runs", type=int, help="repetitions, interleaved (default 3)")
-    p.add_argument("--only", help=f"comma-separated targets ({','.join(TARGETS)})")
     p.add_argument("-n", "--receivers", type=int, help="receivers for the main table (1000)")
     p.add_argument("-k", "--in-flight", type=int, help="broadcasts in flight (default 4)")
     p.add_argument("-d", "--duration", type=float, help="measured seconds (default 10)")
@@ -761,29 +654,29 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path]:
     p.add_argument("--no-scale", action="store_true", help="skip the scaling table")
     p.add_argument("--scale-target", choices=list(TARGETS), help=f"default {MAIN_HUB}")
     p.add_argument("--pool", type=int, help="max_connections of the *-pool targets (20000)")
-    p.add_argument("--client", choices=["picows", "websockets"], help="generator WebSocket lib")
-    p.add_argument("--out", type=Path, default=harness.RESULTS_DIR / "broadcast.json")
-    args = p.parse_args(argv)
+    common.add_client(p)
+    args = common.parse(p, argv, common.RESULTS_DIR / "broadcast.json")
 
-    values: dict[str, Any] = dict(QUICK) if args.quick else {}
-    for key in (
-        "runs",
-        "receivers",
-        "in_flight",
-        "duration",
-        "warmup",
-        "payload_size",
-        "concurrency",
-        "connect_cap",
-        "stall_timeout",
-        "scale_target",
-        "pool",
-        "client",
-    ):
-        if getattr(args, key) is not None:
-            values[key] = getattr(args, key)
+    values = common.given(
+        args,
+        QUICK,
+        (
+            "runs",
+            "receivers",
+            "in_flight",
+            "duration",
+            "warmup",
+            "payload_size",
+            "concurrency",
+            "connect_cap",
+            "stall_timeout",
+            "scale_target",
+            "pool",
+            "client",
+        ),
+    )
     if args.only:
-        values["targets"] = harness._choices(args.only, TARGETS, "--only")
+        values["targets"] = common.choices(args.only, TARGETS, "--only")
     if args.scale:
         values["scale"] = tuple(int(x) for x in args.scale.split(",") if x.strip())
     if args.no_scale:
@@ -799,9 +692,8 @@ def plan(settings: Settings) -> Iterator[tuple[int, Target, int]]:
     """
     names = list(settings.targets)
     scale = settings.scale if settings.scale_target in names else ()
-    for run in range(1, settings.runs + 1):
-        shift = (run - 1) % len(names)
-        for name in names[shift:] + names[:shift]:
+    for run, order in common.rotations(names, settings.runs):
+        for name in order:
             yield run, TARGETS[name], settings.receivers
         for size in scale:
             if size != settings.receivers:
@@ -817,8 +709,8 @@ def progress(m: Measurement) -> str:
         cpu = r.get("server_cpu_pct") or []
         head = (
             f"{fmt(r.get('deliveries_per_s'))} deliveries/s, p50/p99 "
-            f"{_pair(r.get('p50_ms'), r.get('p99_ms'))} ms (local/remote "
-            f"{_pair(r.get('local_p50_ms'), r.get('remote_p50_ms'))}), "
+            f"{pair(r.get('p50_ms'), r.get('p99_ms'))} ms (local/remote "
+            f"{pair(r.get('local_p50_ms'), r.get('remote_p50_ms'))}), "
             f"{fmt(r.get('server_us_per_delivery'))} µs/delivery, servers "
             f"{' + '.join(fmt(c) for c in cpu)} %, generator {fmt(r.get('client_cpu_pct'))} %, "
             f"Redis {fmt(r.get('redis_cpu_pct'))} %, others {fmt(r.get('other_cpu_pct'))} %, "
@@ -833,11 +725,10 @@ def progress(m: Measurement) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the plan, print the report, write the JSON. Exit 0 unless the harness itself broke."""
     settings, out = parse_args(argv)
-    harness.raise_nofile_limit()
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    common.prepare()
     notes: list[str] = []
     if any(TARGETS[t].role == "hub" for t in settings.targets):
-        ok, detail = harness.hub_ready()
+        ok, detail = common.hub_ready()
         if not ok:
             print(f"hub not available, skipping it:\n{detail}", file=sys.stderr)
             notes.append("hub targets skipped: the bench project does not serve them yet")
@@ -854,30 +745,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         for run, target, n in plan(settings):
             m = measure(settings, target, n, run, redis_url, redis_pid)
             measurements.append(m)
-            print(progress(m), file=sys.stderr, flush=True)
-            if m.server_traceback and (m.server_errors or m.error):
-                print(textwrap.indent(m.server_traceback[:3000], "    | "), file=sys.stderr)
+            shown = m.server_traceback if m.server_errors or m.error else None
+            common.print_progress(progress(m), shown)
 
     meds = medians(measurements)
     goals = evaluate(settings, meds, measurements)
-    notes += report_notes(settings, meds, measurements) + harness.source_notes(env)
+    notes += report_notes(settings, meds, measurements) + common.source_notes(env)
     print(markdown_report(settings, meds, measurements, goals, notes))
 
-    env["loadavg_end"] = os.getloadavg()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    document = {
-        "environment": env,
-        "settings": asdict(settings),
-        "targets": {n: asdict(TARGETS[n]) for n in settings.targets},
-        "medians": {t: {str(n): row for n, row in by_n.items()} for t, by_n in meds.items()},
-        "goals": goals,
-        "notes": notes,
-        "measurements": [
+    common.write_results(
+        out,
+        env,
+        settings=asdict(settings),
+        targets={n: asdict(TARGETS[n]) for n in settings.targets},
+        medians={t: {str(n): row for n, row in by_n.items()} for t, by_n in meds.items()},
+        goals=goals,
+        notes=notes,
+        measurements=[
             asdict(m) | {"problems": m.problems, "failed": m.failed} for m in measurements
         ],
-    }
-    out.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}", file=sys.stderr)
+    )
     return 0
 
 

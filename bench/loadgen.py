@@ -28,7 +28,6 @@ import json
 import multiprocessing
 import os
 import re
-import resource
 import sys
 import threading
 import time
@@ -36,11 +35,17 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Barrier, Event
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlsplit
 
 if TYPE_CHECKING:
     import aiohttp
+
+if not __package__:  # run as a script: make ``bench`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import raise_nofile_limit, run_async
 
 try:
     import orjson
@@ -68,28 +73,6 @@ MISSING = object()
 
 
 # --------------------------------------------------------------------------- environment
-
-
-def raise_nofile_limit() -> int:
-    """Lift the soft open-files limit to the hard limit: thousands of sockets need it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        target = hard if hard != resource.RLIM_INFINITY else 1 << 20
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        except (ValueError, OSError):
-            return soft
-        return target
-    return soft
-
-
-def run_async(coro: Awaitable[Any]) -> Any:
-    """Run ``coro`` on uvloop when it is installed, else on the stock asyncio loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)  # type: ignore[arg-type]
-    return uvloop.run(coro)  # type: ignore[arg-type]
 
 
 def loop_name() -> str:
@@ -492,18 +475,55 @@ async def _negotiate_http(session: aiohttp.ClientSession, base: str) -> str:
     return _connection_token(body)
 
 
-class _LongPollingWire:
-    """:class:`Wire` over long polling: POSTs carry records out, polls bring them back.
-
-    Exactly one poll is outstanding at a time (a second one would end the first with 204),
-    as in the official clients; a 204 means the server ended the connection.
-    """
+class _HttpWire:
+    """What the two HTTP transports share: POSTs carry records out, a reader task brings
+    records back and ends the connection when it stops."""
 
     def __init__(self, session: aiohttp.ClientSession, url: Any, conn: HubConnection) -> None:
         self.session = session
         self.url = url
         self.conn = conn
-        self.poller: asyncio.Task[None] | None = None
+        self.reader: asyncio.Task[None] | None = None
+
+    async def send(self, data: bytes) -> None:
+        async with self.session.post(self.url, data=data, headers=TEXT_BODY) as resp:
+            await resp.read()
+            if resp.status != 200:
+                raise ConnectionLost(f"POST HTTP {resp.status}")
+
+    def _start_reader(self, inbound: Callable[[], Awaitable[None]], what: str) -> None:
+        """Run ``inbound()`` as the reader; when it ends, for whatever reason, so does the
+        connection (a failure becomes its ``close_error``, prefixed with ``what``)."""
+
+        async def read() -> None:
+            try:
+                await inbound()
+            except Exception as exc:
+                self.conn.close_error = self.conn.close_error or f"{what} {_describe(exc)}"
+            finally:
+                self._reader_ended()
+                self.conn.connection_lost()
+
+        self.reader = asyncio.create_task(read())
+
+    def _reader_ended(self) -> None:
+        """Hook: the reader has stopped (before the connection is marked lost)."""
+
+    async def _join_reader(self) -> None:
+        """Give the reader 5 s to see the end of the connection, then cancel it."""
+        if self.reader is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self.reader), 5)
+            except TimeoutError:
+                self.reader.cancel()
+
+
+class _LongPollingWire(_HttpWire):
+    """:class:`Wire` over long polling: POSTs carry records out, polls bring them back.
+
+    Exactly one poll is outstanding at a time (a second one would end the first with 204),
+    as in the official clients; a 204 means the server ended the connection.
+    """
 
     async def start(self) -> None:
         """The first poll returns at once and is what creates the connection on the server."""
@@ -511,32 +531,21 @@ class _LongPollingWire:
             await resp.read()
             if resp.status != 200:
                 raise HubError(f"long polling: first poll HTTP {resp.status}")
-        self.poller = asyncio.create_task(self._poll())
+        self._start_reader(self._poll, "poll")
 
     async def _poll(self) -> None:
         """Poll back to back, feeding every body to the connection, until the server ends it."""
-        try:
-            while True:
-                async with self.session.get(self.url) as resp:
-                    body = await resp.read()
-                    status = resp.status
-                if status == 204:
-                    return
-                if status != 200:
-                    self.conn.close_error = f"poll HTTP {status}"
-                    return
-                if body:
-                    self.conn.feed(body)
-        except Exception as exc:
-            self.conn.close_error = self.conn.close_error or f"poll {_describe(exc)}"
-        finally:
-            self.conn.connection_lost()
-
-    async def send(self, data: bytes) -> None:
-        async with self.session.post(self.url, data=data, headers=TEXT_BODY) as resp:
-            await resp.read()
-            if resp.status != 200:
-                raise ConnectionLost(f"POST HTTP {resp.status}")
+        while True:
+            async with self.session.get(self.url) as resp:
+                body = await resp.read()
+                status = resp.status
+            if status == 204:
+                return
+            if status != 200:
+                self.conn.close_error = f"poll HTTP {status}"
+                return
+            if body:
+                self.conn.feed(body)
 
     async def close(self) -> None:
         """``DELETE`` ends the connection; the outstanding poll then returns 204."""
@@ -545,14 +554,10 @@ class _LongPollingWire:
                 await resp.read()
         except Exception:
             pass
-        if self.poller is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self.poller), 5)
-            except TimeoutError:
-                self.poller.cancel()
+        await self._join_reader()
 
 
-class _SseWire:
+class _SseWire(_HttpWire):
     """:class:`Wire` over Server-Sent Events: one event stream in, POSTs out.
 
     Each hub record arrives as one event (``data: <record>``, then a blank line). The parser
@@ -561,11 +566,8 @@ class _SseWire:
     """
 
     def __init__(self, session: aiohttp.ClientSession, url: Any, conn: HubConnection) -> None:
-        self.session = session
-        self.url = url
-        self.conn = conn
+        super().__init__(session, url, conn)
         self.response: aiohttp.ClientResponse | None = None
-        self.reader: asyncio.Task[None] | None = None
         self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def start(self) -> None:
@@ -576,51 +578,38 @@ class _SseWire:
             resp.release()
             raise HubError(f"event stream: HTTP {resp.status}: {body[:200]!r}")
         self.response = resp
-        self.reader = asyncio.create_task(self._read(resp))
+        self._start_reader(lambda: self._read(resp), "event stream")
         await asyncio.shield(self.opened)
 
     async def _read(self, resp: aiohttp.ClientResponse) -> None:
         """Split the stream into events and feed each event's data to the connection."""
         pending = b""
         data: list[bytes] = []
-        try:
-            async for chunk in resp.content.iter_any():
-                if not self.opened.done():
-                    self.opened.set_result(None)
-                *lines, pending = (pending + chunk).split(b"\n")
-                for line in lines:
-                    if line.endswith(b"\r"):
-                        line = line[:-1]
-                    if not line:
-                        if data:
-                            self.conn.feed(b"\n".join(data))
-                            data = []
-                    elif line.startswith(b"data:"):
-                        value = line[5:]
-                        data.append(value[1:] if value.startswith(b" ") else value)
-            self.conn.close_error = self.conn.close_error or "event stream ended"
-        except Exception as exc:
-            self.conn.close_error = self.conn.close_error or f"event stream {_describe(exc)}"
-        finally:
+        async for chunk in resp.content.iter_any():
             if not self.opened.done():
-                self.opened.set_exception(ConnectionLost(self.conn.close_error or "no stream"))
-            self.conn.connection_lost()
+                self.opened.set_result(None)
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                if line.endswith(b"\r"):
+                    line = line[:-1]
+                if not line:
+                    if data:
+                        self.conn.feed(b"\n".join(data))
+                        data = []
+                elif line.startswith(b"data:"):
+                    value = line[5:]
+                    data.append(value[1:] if value.startswith(b" ") else value)
+        self.conn.close_error = self.conn.close_error or "event stream ended"
 
-    async def send(self, data: bytes) -> None:
-        async with self.session.post(self.url, data=data, headers=TEXT_BODY) as resp:
-            await resp.read()
-            if resp.status != 200:
-                raise ConnectionLost(f"POST HTTP {resp.status}")
+    def _reader_ended(self) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionLost(self.conn.close_error or "no stream"))
 
     async def close(self) -> None:
         """Closing the stream is how an SSE client leaves (DELETE is for long polling only)."""
         if self.response is not None:
             self.response.close()
-        if self.reader is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self.reader), 5)
-            except TimeoutError:
-                self.reader.cancel()
+        await self._join_reader()
 
 
 async def _open_http(cfg: ClientConfig) -> HubConnection:
@@ -1273,8 +1262,10 @@ async def _watch_stalls(tally: BroadcastTally, timeout: float) -> None:
         tally.expire(time.monotonic_ns(), timeout)
 
 
-async def redis_info(url: str, timeout: float = 5.0) -> str:
-    """``INFO clients commandstats`` over a bare RESP connection.
+async def redis_info(
+    url: str, sections: Sequence[str] = ("clients", "commandstats"), timeout: float = 5.0
+) -> str:
+    """``INFO <sections>`` (by default ``clients commandstats``) over a bare RESP connection.
 
     A hand-rolled request keeps the generator free of a Redis client and adds exactly one
     ``INFO`` (plus ``AUTH`` with a password) to the statistics it reads; both are left out
@@ -1288,7 +1279,7 @@ async def redis_info(url: str, timeout: float = 5.0) -> str:
         commands: list[list[str]] = []
         if parts.password:
             commands.append(["AUTH", *([parts.username] if parts.username else []), parts.password])
-        commands.append(["INFO", "clients", "commandstats"])
+        commands.append(["INFO", *sections])
         for command in commands:
             encoded = f"*{len(command)}\r\n" + "".join(
                 f"${len(arg.encode())}\r\n{arg}\r\n" for arg in command

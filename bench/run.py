@@ -19,36 +19,20 @@ to ``bench/results/latest.json``.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import datetime as dt
-import hashlib
-import importlib.metadata
 import json
-import os
-import platform
-import re
-import resource
-import signal
-import socket
-import statistics
 import subprocess
 import sys
-import textwrap
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
-ROOT = BENCH_DIR.parent
-RESULTS_DIR = BENCH_DIR / "results"
-LOG_DIR = RESULTS_DIR / "logs"
-PYTHON = sys.executable
-DJANGO_ENV = {"DJANGO_SETTINGS_MODULE": "bench.benchproject.settings"}
-ASGI_APP = "bench.benchproject.asgi:application"
+if not __package__:  # run as a script: make ``bench`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import common
+from bench.common import BENCH_DIR, LOG_DIR, PYTHON, RESULTS_DIR, ROOT, fmt, md_head, md_row, pair
 
 # --------------------------------------------------------------------------- configuration
 
@@ -65,7 +49,7 @@ class Target:
     def command(self, port: int) -> list[str]:
         """The server's command line for ``port``."""
         if self.kind == "daphne":
-            return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), ASGI_APP]
+            return common.daphne_command(port)
         return [PYTHON, str(BENCH_DIR / "servers" / "bare_websockets.py"), "--port", str(port)]
 
 
@@ -122,10 +106,7 @@ class Goal:
 
     def check(self, ratio: float | None) -> str:
         """PASS/FAIL, or n/a when a figure is missing."""
-        if ratio is None:
-            return "n/a"
-        ok = ratio >= self.threshold if self.op == ">=" else ratio <= self.threshold
-        return "PASS" if ok else "FAIL"
+        return common.verdict(ratio, self.op, self.threshold)
 
 
 GOALS = (
@@ -140,34 +121,6 @@ INFO_RATIOS = (("echo throughput vs bare", "throughput", "bare"),)
 # --------------------------------------------------------------------------- server processes
 
 
-def raise_nofile_limit() -> None:
-    """Lift the soft open-files limit; servers and generators inherit it from this process."""
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (each server gets a new one: no TIME_WAIT clash)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_accepting(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    """Block until the server accepts TCP connections; fail early if it exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with status {proc.returncode} before listening")
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"server did not accept connections within {timeout:.0f} s")
-
-
 @contextlib.contextmanager
 def server_process(target: Target, log_path: Path) -> Iterator[tuple[int, int]]:
     """Start ``target`` on a free port, yield ``(port, pid)``, then stop it (SIGTERM, then kill).
@@ -175,52 +128,8 @@ def server_process(target: Target, log_path: Path) -> Iterator[tuple[int, int]]:
     Daphne runs in the foreground as ``python -m daphne`` so the child's pid *is* the server:
     /proc/<pid> accounts for exactly the process that serves the connections.
     """
-    port = free_port()
-    env = {**os.environ, **DJANGO_ENV}
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            target.command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            wait_accepting(port, proc)
-            yield port, proc.pid
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-
-
-_ERROR_MARKERS = re.compile(r"Traceback|Exception inside application|\bERROR\b|CRITICAL")
-
-
-def server_errors(log_path: Path) -> tuple[int, str | None]:
-    """Count error markers in a server log and return the first traceback (for the report)."""
-    text = log_path.read_text(errors="replace") if log_path.exists() else ""
-    hits = _ERROR_MARKERS.findall(text)
-    start = text.find("Traceback")
-    if start < 0:
-        return len(hits), None
-    # Keep the line before the traceback: Daphne puts "Exception inside application: ..." there.
-    line_start = text.rfind("\n", 0, max(0, start - 1)) + 1
-    return len(hits), text[line_start : start + 4000].strip()
-
-
-def hub_ready() -> tuple[bool, str]:
-    """Whether the bench project serves the hub (imports the real ASGI module in a subprocess)."""
-    code = "import sys, bench.benchproject.asgi as a; sys.exit(0 if a.HUB_PATTERNS else 3)"
-    proc = subprocess.run(
-        [PYTHON, "-c", code],
-        cwd=ROOT,
-        env={**os.environ, **DJANGO_ENV},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return proc.returncode == 0, (proc.stderr or proc.stdout).strip()[-3000:]
+    with common.servers(target.command, [log_path], common.django_env()) as [server]:
+        yield server
 
 
 # --------------------------------------------------------------------------- one measurement
@@ -258,13 +167,18 @@ class Measurement:
             found.append(f"{self.server_error_lines} error line(s) in server log")
         return found
 
+    def progress(self, label: str, figures: str) -> str:
+        """The progress line ``[run R] <label> <figures>``: FAILED and why instead of the
+        figures after an error, the problems after them otherwise."""
+        if self.error:
+            return f"[run {self.run}] {label} FAILED {self.problems[0][:300]}"
+        extra = f"  [{'; '.join(self.problems)}]" if self.problems else ""
+        return f"[run {self.run}] {label} {figures}{extra}"
+
 
 def loadgen_command(settings: Settings, scenario: str, url: str, pid: int) -> list[str]:
     """The generator's command line for one scenario."""
-    cmd = [PYTHON, str(BENCH_DIR / "loadgen.py"), scenario, "--url", url, "--server-pid", str(pid)]
-    cmd += ["--procs", str(settings.procs)]
-    if settings.client:
-        cmd += ["--client", settings.client]
+    cmd = common.loadgen_command(scenario, url, pid, settings.procs, settings.client)
     if settings.negotiate and url.endswith(TARGETS["hub"].path):
         cmd.append("--negotiate")
     if scenario == "echo":
@@ -280,19 +194,38 @@ def loadgen_command(settings: Settings, scenario: str, url: str, pid: int) -> li
 
 def measure(settings: Settings, target: Target, scenario: str, run: int) -> Measurement:
     """Start a fresh server, run one scenario against it, stop it, collect its log's errors."""
-    m = Measurement(target.name, scenario, run)
-    log_path = LOG_DIR / f"{target.name}-{scenario}-run{run}.log"
-    m.log = str(log_path.relative_to(ROOT))
     budget = (
         settings.warmup + settings.duration + settings.latency_duration + 120
         if scenario == "echo"
         else settings.connect_cap + settings.settle + 180
     )
+    return run_measurement(
+        Measurement(target.name, scenario, run),
+        target,
+        LOG_DIR / f"{target.name}-{scenario}-run{run}.log",
+        lambda url, pid: loadgen_command(settings, scenario, url, pid),
+        budget,
+    )
+
+
+def run_measurement(
+    m: Measurement,
+    target: Target,
+    log_path: Path,
+    command: Callable[[str, int], list[str]],
+    budget: float,
+) -> Measurement:
+    """Fill ``m``: the generator's ``command(url, pid)`` against a fresh server of ``target``.
+
+    The server logs to ``log_path``; the generator gets ``budget`` seconds. Its JSON becomes
+    ``m.result``, any failure ``m.error``, and the log's error lines and first traceback are
+    read after the server has stopped.
+    """
+    m.log = str(log_path.relative_to(ROOT))
     try:
         with server_process(target, log_path) as (port, pid):
-            url = f"ws://127.0.0.1:{port}{target.path}"
             proc = subprocess.run(
-                loadgen_command(settings, scenario, url, pid),
+                command(f"ws://127.0.0.1:{port}{target.path}", pid),
                 cwd=ROOT,
                 capture_output=True,
                 text=True,
@@ -302,9 +235,11 @@ def measure(settings: Settings, target: Target, scenario: str, run: int) -> Meas
                 m.error = f"loadgen exit {proc.returncode}: {proc.stderr.strip()[-2000:]}"
             else:
                 m.result = json.loads(proc.stdout.strip().splitlines()[-1])
-    except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
+    except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError, IndexError) as exc:
         m.error = f"{type(exc).__name__}: {exc}"
-    m.server_error_lines, m.server_traceback = server_errors(log_path)
+    m.server_error_lines, _exceptions, m.server_traceback = common.log_errors(
+        common.read_log(log_path)
+    )
     return m
 
 
@@ -334,36 +269,37 @@ def medians(measurements: Sequence[Measurement]) -> dict[str, dict[str, float | 
     """Median of every metric per target over the runs that produced it."""
     samples: dict[str, dict[str, list[float]]] = {}
     for m in measurements:
-        if not m.result:
-            continue
-        metrics = ECHO_METRICS if m.scenario == "echo" else IDLE_METRICS
-        row = samples.setdefault(m.target, {})
-        for key in metrics:
-            value = m.result.get(key)
-            if value is not None:
-                row.setdefault(key, []).append(float(value))
-    return {
-        target: {k: round(statistics.median(v), 2) for k, v in row.items()}
-        for target, row in samples.items()
-    }
+        if m.result:
+            metrics = ECHO_METRICS if m.scenario == "echo" else IDLE_METRICS
+            common.add_samples(samples.setdefault(m.target, {}), m.result, metrics)
+    return {target: dict(common.median_row(row)) for target, row in samples.items()}
 
 
 def ratio(meds: dict[str, dict[str, float | None]], metric: str, ref: str) -> float | None:
     """hub / reference for one metric, or None when either side is missing."""
-    hub, other = meds.get("hub", {}).get(metric), meds.get(ref, {}).get(metric)
-    if hub is None or not other:
-        return None
-    return round(hub / other, 3)
+    return common.ratio(meds.get("hub", {}).get(metric), meds.get(ref, {}).get(metric))
 
 
 # --------------------------------------------------------------------------- report
 
 
-def fmt(value: float | None, digits: int = 0) -> str:
-    """A table cell: thousands separators, ``-`` for missing."""
-    if value is None:
-        return "-"
-    return f"{value:,.{digits}f}"
+ECHO_COLUMNS = ("server µs/msg", "p50 / p99 ms", "C=1 p50 / p99 ms")
+"""Titles of :func:`echo_cells` after the first (msgs/s, which each table titles itself)."""
+
+
+def echo_cells(row: dict[str, float | None]) -> list[str]:
+    """The echo figures of a row of medians: msgs/s, µs/msg, p50 / p99, C=1 p50 / p99."""
+    return [
+        fmt(row.get("throughput")),
+        fmt(row.get("server_us_per_msg")),
+        pair(row.get("p50_ms"), row.get("p99_ms"), 2),
+        pair(row.get("c1_p50_ms"), row.get("c1_p99_ms"), 3),
+    ]
+
+
+def issues(measurements: Sequence[Measurement], target: str) -> int | str:
+    """The ``issues`` cell: how many of ``target``'s measurements have problems ("" for none)."""
+    return sum(bool(m.problems) for m in measurements if m.target == target) or ""
 
 
 def markdown_report(
@@ -382,33 +318,40 @@ def markdown_report(
         f"warm-up, 64 B payload; idle: K={settings.idle_connections}, "
         f"{settings.idle_concurrency} handshakes in flight.",
         "",
-        "| target | echo msgs/s | server µs/msg | p50 / p99 ms | C=1 p50 / p99 ms "
-        "| RSS/idle conn KiB | connect/s | server µs/connect | issues |",
-        "|---|---|---|---|---|---|---|---|---|",
+        *md_head(
+            "target",
+            "echo msgs/s",
+            *ECHO_COLUMNS,
+            "RSS/idle conn KiB",
+            "connect/s",
+            "server µs/connect",
+            "issues",
+        ),
     ]
     for name in settings.targets:
         row = meds.get(name, {})
-        issues = sum(bool(m.problems) for m in measurements if m.target == name)
         lines.append(
-            f"| {name} | {fmt(row.get('throughput'))} | {fmt(row.get('server_us_per_msg'))} "
-            f"| {fmt(row.get('p50_ms'), 2)} / {fmt(row.get('p99_ms'), 2)} "
-            f"| {fmt(row.get('c1_p50_ms'), 3)} / {fmt(row.get('c1_p99_ms'), 3)} "
-            f"| {fmt(row.get('rss_kib_per_conn'), 1)} | {fmt(row.get('connect_rate'))} "
-            f"| {fmt(row.get('server_us_per_connect'))} | {issues or ''} |"
+            md_row(
+                name,
+                *echo_cells(row),
+                fmt(row.get("rss_kib_per_conn"), 1),
+                fmt(row.get("connect_rate")),
+                fmt(row.get("server_us_per_connect")),
+                issues(measurements, name),
+            )
         )
-    lines += [
-        "",
-        "| goal | hub / reference | ratio | threshold | result |",
-        "|---|---|---|---|---|",
-    ]
+    lines += ["", *md_head("goal", "hub / reference", "ratio", "threshold", "result")]
     for g in goals:
         lines.append(
-            f"| {g['goal']} | hub / {g['reference']} | {fmt(g['ratio'], 2)} "
-            f"| {g['op']} {g['threshold']} | {g['result']} |"
+            md_row(
+                g["goal"],
+                f"hub / {g['reference']}",
+                fmt(g["ratio"], 2),
+                f"{g['op']} {g['threshold']}",
+                g["result"],
+            )
         )
-    if notes:
-        lines += [""] + [f"- {n}" for n in notes]
-    return "\n".join(lines)
+    return common.with_notes(lines, notes)
 
 
 def evaluate(meds: dict[str, dict[str, float | None]]) -> list[dict[str, Any]]:
@@ -474,83 +417,14 @@ def headroom_notes(
     return notes
 
 
-def environment() -> dict[str, Any]:
-    """Machine and package versions, so a result file says what it measured."""
-    versions: dict[str, str | None] = {}
-    for dist in ("django", "channels", "daphne", "twisted", "websockets", "picows", "uvloop"):
-        try:
-            versions[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            versions[dist] = None
-    return {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "loadavg_start": os.getloadavg(),
-        "packages": versions,
-        "source": source_state(),
-    }
-
-
-def source_state() -> dict[str, Any]:
-    """The commit measured, the package's uncommitted changes and a digest of its sources.
-
-    The package is developed alongside the benchmark, so a result file must say which
-    state of it produced the figures. Every measurement starts a fresh server that imports
-    the package as it is on disk at that moment; the digest, read again at the end, shows
-    whether the package changed while the benchmark ran (see :func:`source_notes`).
-    """
-
-    def git(*args: str) -> str | None:
-        try:
-            proc = subprocess.run(
-                ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return proc.stdout.strip() if proc.returncode == 0 else None
-
-    changed = git("status", "--porcelain", "--", "signalr_django")
-    digest = hashlib.sha256()
-    for path in sorted((ROOT / "signalr_django").rglob("*.py")):
-        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
-    return {
-        "commit": git("rev-parse", "HEAD"),
-        "package_changes": None if changed is None else changed.splitlines(),
-        "package_sha256": digest.hexdigest(),
-    }
-
-
-def source_notes(env: dict[str, Any]) -> list[str]:
-    """Record the package's state at the end in ``env``; a note when it differs from the start.
-
-    Servers started after the change ran different code from those started before it, so
-    figures (and ratios) of such a run mix two versions of the package.
-    """
-    start, end = env.get("source", {}), source_state()
-    env["source_end"] = end
-    if start.get("package_sha256") == end["package_sha256"]:
-        return []
-    return [
-        "the package changed on disk while the benchmark ran (commit "
-        f"{str(start.get('commit'))[:10]} -> {str(end['commit'])[:10]}): measurements started "
-        "after the change ran other code; rerun on a quiet, frozen tree before comparing."
-    ]
-
-
 # --------------------------------------------------------------------------- main
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path]:
     """Command line to :class:`Settings` (``--quick`` sets shorter defaults, flags still win)."""
-    p = argparse.ArgumentParser(
-        description=(__doc__ or "").split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = common.argument_parser(
+        __doc__, "1 short run (~1 minute)", f"comma-separated targets ({','.join(TARGETS)})"
     )
-    p.add_argument("--quick", action="store_true", help="1 short run (~1 minute)")
-    p.add_argument("--runs", type=int, help="repetitions, interleaved (default 3)")
-    p.add_argument("--only", help=f"comma-separated targets ({','.join(TARGETS)})")
     p.add_argument("--scenarios", help="comma-separated scenarios (echo,idle)")
     p.add_argument("-c", "--connections", type=int, help="echo connections (default 50)")
     p.add_argument("-d", "--duration", type=float, help="echo measurement seconds (default 10)")
@@ -561,48 +435,37 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path]:
     p.add_argument("--connect-cap", type=float, help="stop opening idle connections after (s)")
     p.add_argument("--negotiate", action="store_true", help="hub clients POST /negotiate first")
     p.add_argument("--procs", type=int, help="generator processes (default 1)")
-    p.add_argument("--client", choices=["picows", "websockets"], help="generator WebSocket lib")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR / "latest.json")
-    args = p.parse_args(argv)
+    common.add_client(p)
+    args = common.parse(p, argv, RESULTS_DIR / "latest.json")
 
-    values: dict[str, Any] = dict(QUICK) if args.quick else {}
-    for key in (
-        "runs",
-        "connections",
-        "duration",
-        "warmup",
-        "latency_duration",
-        "idle_connections",
-        "idle_concurrency",
-        "connect_cap",
-        "procs",
-        "client",
-    ):
-        if getattr(args, key) is not None:
-            values[key] = getattr(args, key)
+    values = common.given(
+        args,
+        QUICK,
+        (
+            "runs",
+            "connections",
+            "duration",
+            "warmup",
+            "latency_duration",
+            "idle_connections",
+            "idle_concurrency",
+            "connect_cap",
+            "procs",
+            "client",
+        ),
+    )
     values["negotiate"] = args.negotiate
     if args.only:
-        values["targets"] = _choices(args.only, TARGETS, "--only")
+        values["targets"] = common.choices(args.only, TARGETS, "--only")
     if args.scenarios:
-        values["scenarios"] = _choices(args.scenarios, SCENARIOS, "--scenarios")
+        values["scenarios"] = common.choices(args.scenarios, SCENARIOS, "--scenarios")
     return Settings(**values), args.out
-
-
-def _choices(text: str, allowed: Sequence[str] | dict[str, Any], flag: str) -> tuple[str, ...]:
-    """Validate a comma-separated selection, keeping the canonical order."""
-    picked = {s.strip() for s in text.split(",") if s.strip()}
-    unknown = picked - set(allowed)
-    if unknown:
-        raise SystemExit(f"{flag}: unknown {', '.join(sorted(unknown))}; pick from {list(allowed)}")
-    return tuple(a for a in allowed if a in picked)
 
 
 def plan(settings: Settings) -> Iterator[tuple[int, Target, str]]:
     """Run order: every run visits every target, rotated per run to spread drift and noise."""
-    names = list(settings.targets)
-    for run in range(1, settings.runs + 1):
-        shift = (run - 1) % len(names)
-        for name in names[shift:] + names[:shift]:
+    for run, names in common.rotations(settings.targets, settings.runs):
+        for name in names:
             for scenario in settings.scenarios:
                 yield run, TARGETS[name], scenario
 
@@ -610,32 +473,28 @@ def plan(settings: Settings) -> Iterator[tuple[int, Target, str]]:
 def progress(m: Measurement) -> str:
     """One line per measurement while the benchmark runs."""
     r = m.result
-    if m.error:
-        head = f"FAILED {m.problems[0][:300]}"
-    elif m.scenario == "echo":
-        head = (
+    if m.scenario == "echo":
+        figures = (
             f"{fmt(r.get('throughput'))} msgs/s, {fmt(r.get('server_us_per_msg'))} µs/msg, "
             f"p99 {fmt(r.get('p99_ms'), 2)} ms, C=1 p50 {fmt(r.get('c1_p50_ms'), 3)} ms, "
             f"server {fmt(r.get('server_cpu_pct'))} % / generator {fmt(r.get('client_cpu_pct'))} %"
         )
     else:
-        head = (
+        figures = (
             f"{fmt(r.get('connections_opened'))} open at {fmt(r.get('connect_rate'))}/s, "
             f"{fmt(r.get('rss_kib_per_conn'), 1)} KiB/conn, "
             f"{fmt(r.get('server_us_per_connect'))} µs/connect"
         )
-    extra = f"  [{'; '.join(m.problems)}]" if m.problems and not m.error else ""
-    return f"[run {m.run}] {m.target:8} {m.scenario:4}  {head}{extra}"
+    return m.progress(f"{m.target:8} {m.scenario:4} ", figures)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the plan, print the report, write the JSON. Exit 0 unless the harness itself broke."""
     settings, out = parse_args(argv)
-    raise_nofile_limit()
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    common.prepare()
     notes: list[str] = []
     if "hub" in settings.targets:
-        ok, detail = hub_ready()
+        ok, detail = common.hub_ready()
         if not ok:
             notes.append(f"hub skipped: the bench project does not serve it yet ({detail[-300:]})")
             print(f"hub not available, skipping it:\n{detail}", file=sys.stderr)
@@ -646,33 +505,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("nothing to run", file=sys.stderr)
         return 1
 
-    env = environment()
+    env = common.environment()
     measurements = []
     for run, target, scenario in plan(settings):
         m = measure(settings, target, scenario, run)
         measurements.append(m)
-        print(progress(m), file=sys.stderr, flush=True)
-        if m.server_traceback:
-            print(textwrap.indent(m.server_traceback[:3000], "    | "), file=sys.stderr)
+        common.print_progress(progress(m), m.server_traceback)
 
     meds = medians(measurements)
     goals = evaluate(meds)
-    notes += headroom_notes(meds, measurements) + source_notes(env)
+    notes += headroom_notes(meds, measurements) + common.source_notes(env)
     print(markdown_report(settings, meds, measurements, goals, notes))
 
-    env["loadavg_end"] = os.getloadavg()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    document = {
-        "environment": env,
-        "settings": asdict(settings),
-        "targets": {n: asdict(TARGETS[n]) for n in settings.targets},
-        "medians": meds,
-        "goals": goals,
-        "notes": notes,
-        "measurements": [asdict(m) | {"problems": m.problems} for m in measurements],
-    }
-    out.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}", file=sys.stderr)
+    common.write_results(
+        out,
+        env,
+        settings=asdict(settings),
+        targets={n: asdict(TARGETS[n]) for n in settings.targets},
+        medians=meds,
+        goals=goals,
+        notes=notes,
+        measurements=[asdict(m) | {"problems": m.problems} for m in measurements],
+    )
     return 0
 
 

@@ -18,30 +18,19 @@ WebSockets, and writes everything to ``bench/results/transports.json``.
 
 from __future__ import annotations
 
-import argparse
-import importlib.metadata
-import json
-import os
-import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 if not __package__:  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import common
 from bench import run as harness
+from bench.common import LOG_DIR, fmt, md_head, md_row, pair
 from bench.loadgen import LONG_POLLING, SSE, TRANSPORTS, WEBSOCKETS
-
-BENCH_DIR = harness.BENCH_DIR
-ROOT = harness.ROOT
-LOG_DIR = harness.LOG_DIR
-PYTHON = harness.PYTHON
-Measurement = harness.Measurement
-fmt = harness.fmt
+from bench.run import Measurement
 
 LABELS = {WEBSOCKETS: "WebSockets", SSE: "Server-Sent Events", LONG_POLLING: "long polling"}
 REFERENCE = WEBSOCKETS
@@ -89,8 +78,7 @@ class HubTarget(harness.Target):
 
     def command(self, port: int) -> list[str]:
         """Daphne's command line with ``extra_args`` before the application."""
-        base = super().command(port)
-        return [*base[:-1], *self.extra_args, base[-1]]
+        return common.daphne_command(port, *self.extra_args)
 
 
 def hub_target(settings: Settings) -> HubTarget:
@@ -116,39 +104,22 @@ def loadgen_command(settings: Settings, transport: str, url: str, pid: int) -> l
     Every transport negotiates (the HTTP ones must), so the three connect the same way; the
     measured window starts after all connections are open either way.
     """
-    cmd = [PYTHON, str(BENCH_DIR / "loadgen.py"), "echo", "--url", url, "--server-pid", str(pid)]
+    cmd = common.loadgen_command("echo", url, pid, client=settings.client)
     cmd += ["--transport", transport, "--negotiate", "--procs", str(settings.procs)]
     cmd += ["-c", str(settings.connections_for(transport)), "-d", str(settings.duration)]
     cmd += ["--warmup", str(settings.warmup), "--latency-duration", str(settings.latency_duration)]
-    if settings.client:
-        cmd += ["--client", settings.client]
     return cmd
 
 
-def measure(settings: Settings, transport: str, run: int) -> harness.Measurement:
+def measure(settings: Settings, transport: str, run: int) -> Measurement:
     """Start a fresh hub server, run the echo over ``transport``, stop it, read its log."""
-    m = Measurement(transport, "echo", run)
-    log_path = LOG_DIR / f"transport-{transport}-run{run}.log"
-    m.log = str(log_path.relative_to(ROOT))
-    budget = settings.warmup + settings.duration + settings.latency_duration + 120
-    try:
-        with harness.server_process(hub_target(settings), log_path) as (port, pid):
-            url = f"ws://127.0.0.1:{port}{harness.TARGETS['hub'].path}"
-            proc = subprocess.run(
-                loadgen_command(settings, transport, url, pid),
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=budget,
-            )
-            if proc.returncode != 0:
-                m.error = f"loadgen exit {proc.returncode}: {proc.stderr.strip()[-2000:]}"
-            else:
-                m.result = json.loads(proc.stdout.strip().splitlines()[-1])
-    except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError, IndexError) as exc:
-        m.error = f"{type(exc).__name__}: {exc}"
-    m.server_error_lines, m.server_traceback = harness.server_errors(log_path)
-    return m
+    return harness.run_measurement(
+        Measurement(transport, "echo", run),
+        hub_target(settings),
+        LOG_DIR / f"transport-{transport}-run{run}.log",
+        lambda url, pid: loadgen_command(settings, transport, url, pid),
+        settings.warmup + settings.duration + settings.latency_duration + 120,
+    )
 
 
 # --------------------------------------------------------------------------- aggregation
@@ -157,13 +128,12 @@ def measure(settings: Settings, transport: str, run: int) -> harness.Measurement
 def ratios(meds: dict[str, dict[str, float | None]]) -> dict[str, dict[str, float | None]]:
     """Each transport's medians divided by the WebSocket medians of the same run(s)."""
     ref = meds.get(REFERENCE, {})
-    out: dict[str, dict[str, float | None]] = {}
-    for transport, row in meds.items():
-        out[transport] = {}
-        for metric in RATIO_METRICS:
-            value, base = row.get(metric), ref.get(metric)
-            out[transport][metric] = None if value is None or not base else round(value / base, 3)
-    return out
+    return {
+        transport: {
+            metric: common.ratio(row.get(metric), ref.get(metric)) for metric in RATIO_METRICS
+        }
+        for transport, row in meds.items()
+    }
 
 
 # --------------------------------------------------------------------------- report
@@ -173,7 +143,7 @@ def markdown_report(
     settings: Settings,
     meds: dict[str, dict[str, float | None]],
     rel: dict[str, dict[str, float | None]],
-    measurements: Sequence[harness.Measurement],
+    measurements: Sequence[Measurement],
     notes: list[str],
 ) -> str:
     """The human-readable summary printed at the end of a run."""
@@ -185,40 +155,41 @@ def markdown_report(
         f"{settings.warmup:g} s warm-up, 64 B payload, one invocation in flight per "
         f"connection; access log {'on (Daphne default)' if settings.access_log else 'off'}.",
         "",
-        "| transport | C | msgs/s | server µs/msg | p50 / p99 ms | C=1 p50 / p99 ms "
-        "| CPU % server / generator | issues |",
-        "|---|---|---|---|---|---|---|---|",
+        *md_head(
+            "transport",
+            "C",
+            "msgs/s",
+            *harness.ECHO_COLUMNS,
+            "CPU % server / generator",
+            "issues",
+        ),
     ]
     for name in settings.transports:
         row = meds.get(name, {})
-        issues = sum(bool(m.problems) for m in measurements if m.target == name)
         lines.append(
-            f"| {LABELS[name]} | {settings.connections_for(name)} "
-            f"| {fmt(row.get('throughput'))} | {fmt(row.get('server_us_per_msg'))} "
-            f"| {fmt(row.get('p50_ms'), 2)} / {fmt(row.get('p99_ms'), 2)} "
-            f"| {fmt(row.get('c1_p50_ms'), 3)} / {fmt(row.get('c1_p99_ms'), 3)} "
-            f"| {fmt(row.get('server_cpu_pct'))} / {fmt(row.get('client_cpu_pct'))} "
-            f"| {issues or ''} |"
+            md_row(
+                LABELS[name],
+                settings.connections_for(name),
+                *harness.echo_cells(row),
+                pair(row.get("server_cpu_pct"), row.get("client_cpu_pct")),
+                harness.issues(measurements, name),
+            )
         )
     lines += [
         "",
         f"Ratios against {LABELS[REFERENCE]} (transport / WebSockets):",
         "",
-        "| transport | msgs/s | server µs/msg | p50 | p99 | C=1 p50 | C=1 p99 |",
-        "|---|---|---|---|---|---|---|",
+        *md_head("transport", "msgs/s", "server µs/msg", "p50", "p99", "C=1 p50", "C=1 p99"),
     ]
     for name in settings.transports:
         if name == REFERENCE:
             continue
         r = rel.get(name, {})
-        cells = " | ".join(fmt(r.get(k), 2) for k in RATIO_METRICS)
-        lines.append(f"| {LABELS[name]} | {cells} |")
-    if notes:
-        lines += [""] + [f"- {n}" for n in notes]
-    return "\n".join(lines)
+        lines.append(md_row(LABELS[name], *(fmt(r.get(k), 2) for k in RATIO_METRICS)))
+    return common.with_notes(lines, notes)
 
 
-def report_notes(settings: Settings, measurements: Sequence[harness.Measurement]) -> list[str]:
+def report_notes(settings: Settings, measurements: Sequence[Measurement]) -> list[str]:
     """What qualifies the figures: unequal C, a busy generator, and every run's problems."""
     notes = []
     sizes = {settings.connections_for(t) for t in settings.transports}
@@ -227,13 +198,9 @@ def report_notes(settings: Settings, measurements: Sequence[harness.Measurement]
             "long polling ran with a different C: its msgs/s and p50/p99 ratios compare unequal "
             "loads; µs/msg and the C=1 columns still compare."
         )
-    busy = [
-        (m.result["client_cpu_pct"], m.target, m.run)
-        for m in measurements
-        if m.result.get("client_cpu_pct") is not None
-    ]
+    busy = common.busiest_generator((m.result, (m.target, m.run)) for m in measurements)
     if busy:
-        top, transport, run = max(busy)
+        top, (transport, run) = busy
         notes.append(
             f"generator: at most {top:.0f} % of a core ({LABELS[transport]}, run {run}); "
             "near 100 % its msgs/s would be a lower bound (µs/msg is unaffected)."
@@ -249,120 +216,97 @@ def report_notes(settings: Settings, measurements: Sequence[harness.Measurement]
 
 def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path]:
     """Command line to :class:`Settings` (``--quick`` sets shorter defaults, flags still win)."""
-    p = argparse.ArgumentParser(
-        description=(__doc__ or "").split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = common.argument_parser(
+        __doc__,
+        "1 short run (under a minute)",
+        f"comma-separated transports ({','.join(TRANSPORTS)})",
     )
-    p.add_argument("--quick", action="store_true", help="1 short run (under a minute)")
-    p.add_argument("--runs", type=int, help="repetitions, interleaved (default 3)")
-    p.add_argument("--only", help=f"comma-separated transports ({','.join(TRANSPORTS)})")
     p.add_argument("-c", "--connections", type=int, help="connections (default 50)")
     p.add_argument("--lp-connections", type=int, help="connections for long polling (default -c)")
     p.add_argument("-d", "--duration", type=float, help="measurement seconds (default 10)")
     p.add_argument("--warmup", type=float, help="warm-up seconds (default 2)")
     p.add_argument("--latency-duration", type=float, help="C=1 seconds (default 3; 0 = skip)")
     p.add_argument("--procs", type=int, help="generator processes (default 1)")
-    p.add_argument("--client", choices=["picows", "websockets"], help="WebSocket generator lib")
+    common.add_client(p, "WebSocket generator lib")
     p.add_argument(
         "--no-access-log", action="store_true", help="run Daphne with -v 0 (no access log)"
     )
-    p.add_argument("--out", type=Path, default=harness.RESULTS_DIR / "transports.json")
-    args = p.parse_args(argv)
+    args = common.parse(p, argv, common.RESULTS_DIR / "transports.json")
 
-    values: dict[str, Any] = dict(QUICK) if args.quick else {}
-    for key in (
-        "runs",
-        "connections",
-        "lp_connections",
-        "duration",
-        "warmup",
-        "latency_duration",
-        "procs",
-        "client",
-    ):
-        if getattr(args, key) is not None:
-            values[key] = getattr(args, key)
+    values = common.given(
+        args,
+        QUICK,
+        (
+            "runs",
+            "connections",
+            "lp_connections",
+            "duration",
+            "warmup",
+            "latency_duration",
+            "procs",
+            "client",
+        ),
+    )
     values["access_log"] = not args.no_access_log
     if args.only:
-        values["transports"] = harness._choices(args.only, TRANSPORTS, "--only")
+        values["transports"] = common.choices(args.only, TRANSPORTS, "--only")
     return Settings(**values), args.out
 
 
 def plan(settings: Settings) -> Iterator[tuple[int, str]]:
     """Run order: every run visits every transport, rotated per run to spread drift."""
-    names = list(settings.transports)
-    for run in range(1, settings.runs + 1):
-        shift = (run - 1) % len(names)
-        for name in names[shift:] + names[:shift]:
+    for run, names in common.rotations(settings.transports, settings.runs):
+        for name in names:
             yield run, name
 
 
-def progress(m: harness.Measurement) -> str:
+def progress(m: Measurement) -> str:
     """One line per measurement while the benchmark runs."""
     r = m.result
-    if m.error:
-        head = f"FAILED {m.problems[0][:300]}"
-    else:
-        head = (
-            f"C={fmt(r.get('connections'))}: {fmt(r.get('throughput'))} msgs/s, "
-            f"{fmt(r.get('server_us_per_msg'))} µs/msg, p50/p99 {fmt(r.get('p50_ms'), 2)} / "
-            f"{fmt(r.get('p99_ms'), 2)} ms, C=1 p50 {fmt(r.get('c1_p50_ms'), 3)} ms, "
-            f"server {fmt(r.get('server_cpu_pct'))} % / generator {fmt(r.get('client_cpu_pct'))} %"
-        )
-    extra = f"  [{'; '.join(m.problems)}]" if m.problems and not m.error else ""
-    return f"[run {m.run}] {m.target:11} {head}{extra}"
+    return m.progress(
+        f"{m.target:11}",
+        f"C={fmt(r.get('connections'))}: {fmt(r.get('throughput'))} msgs/s, "
+        f"{fmt(r.get('server_us_per_msg'))} µs/msg, p50/p99 {fmt(r.get('p50_ms'), 2)} / "
+        f"{fmt(r.get('p99_ms'), 2)} ms, C=1 p50 {fmt(r.get('c1_p50_ms'), 3)} ms, "
+        f"server {fmt(r.get('server_cpu_pct'))} % / generator {fmt(r.get('client_cpu_pct'))} %",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the plan, print the report, write the JSON. Exit 0 unless the harness itself broke."""
     settings, out = parse_args(argv)
-    harness.raise_nofile_limit()
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    ok, detail = harness.hub_ready()
+    common.prepare()
+    ok, detail = common.hub_ready()
     if not ok:
         print(f"the bench project does not serve the hub:\n{detail}", file=sys.stderr)
         return 1
     if settings.transports and REFERENCE not in settings.transports:
         print("note: without websockets there are no ratios", file=sys.stderr)
 
-    env = harness.environment()
-    env["packages"]["aiohttp"] = _version("aiohttp")
+    env = common.environment(extra_packages=("aiohttp",))
     measurements = []
     for run, transport in plan(settings):
         m = measure(settings, transport, run)
         measurements.append(m)
-        print(progress(m), file=sys.stderr, flush=True)
-        if m.server_traceback:
-            print(textwrap.indent(m.server_traceback[:3000], "    | "), file=sys.stderr)
+        common.print_progress(progress(m), m.server_traceback)
 
     meds = harness.medians(measurements)
     rel = ratios(meds)
-    notes = report_notes(settings, measurements) + harness.source_notes(env)
+    notes = report_notes(settings, measurements) + common.source_notes(env)
     print(markdown_report(settings, meds, rel, measurements, notes))
 
-    env["loadavg_end"] = os.getloadavg()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    document = {
-        "environment": env,
-        "settings": asdict(settings),
-        "server_command": server_command(settings),
-        "reference": REFERENCE,
-        "medians": meds,
-        "ratios_vs_websockets": rel,
-        "notes": notes,
-        "measurements": [asdict(m) | {"problems": m.problems} for m in measurements],
-    }
-    out.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}", file=sys.stderr)
+    common.write_results(
+        out,
+        env,
+        settings=asdict(settings),
+        server_command=server_command(settings),
+        reference=REFERENCE,
+        medians=meds,
+        ratios_vs_websockets=rel,
+        notes=notes,
+        measurements=[asdict(m) | {"problems": m.problems} for m in measurements],
+    )
     return 0
-
-
-def _version(dist: str) -> str | None:
-    """An installed distribution's version, for the record."""
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 if __name__ == "__main__":

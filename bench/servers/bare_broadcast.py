@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import resource
 import sys
+from pathlib import Path
 from typing import Any
 
 from redis import asyncio as aioredis
-from websockets.asyncio.server import ServerConnection, broadcast, serve
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.server import ServerConnection, broadcast
 
-RS = "\x1e"
+if not __package__:  # run as a script: make ``bench`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.servers.minimal_signalr import completion, listen, main, record, serve_connection
 
 
 class Node:
@@ -60,8 +61,7 @@ class Node:
 
     async def broadcast(self, group: str, payload: Any) -> None:
         """Serialise once, write to local members, publish once for the other processes."""
-        invocation = {"type": 1, "target": "Receive", "arguments": [payload]}
-        frame = json.dumps(invocation, separators=(",", ":")) + RS
+        frame = record({"type": 1, "target": "Receive", "arguments": [payload]})
         broadcast(self.groups.get(group, ()), frame)
         await self.redis.publish(self.prefix + group, f"{self.origin}|{frame}")
 
@@ -77,91 +77,52 @@ class Node:
             broadcast(self.groups.get(group, ()), frame)
 
 
-def completion(message: dict[str, Any], error: str | None = None) -> str | None:
-    """A void Completion for a blocking invocation (None for a non-blocking one)."""
-    if "invocationId" not in message:
-        return None
-    reply: dict[str, Any] = {"type": 3, "invocationId": message["invocationId"]}
-    if error:
-        reply["error"] = error
-    return json.dumps(reply, separators=(",", ":")) + RS
-
-
 async def handle(node: Node, ws: ServerConnection) -> None:
     """Handshake first, then Join/Broadcast invocations in order until the client leaves."""
-    handshaken = False
     joined: set[str] = set()
+
+    async def answer(message: dict[str, Any]) -> str | None:
+        """Run one invocation; a void Completion (with the error, if any) for a blocking one."""
+        target = str(message.get("target", "")).lower()
+        arguments = message.get("arguments") or []
+        error = None
+        if target == "join" and arguments:
+            if arguments[0] not in joined:
+                joined.add(arguments[0])
+                await node.join(ws, arguments[0])
+        elif target == "broadcast" and len(arguments) >= 2:
+            await node.broadcast(arguments[0], arguments[1])
+        else:
+            error = f"Unknown hub method '{message.get('target')}'"
+        if "invocationId" not in message:
+            return None
+        if error:
+            return completion(message["invocationId"], error=error)
+        return completion(message["invocationId"])
+
     try:
-        async for frame in ws:
-            text = frame if isinstance(frame, str) else frame.decode()
-            for record in text.split(RS):
-                if not record:
-                    continue
-                if not handshaken:
-                    handshaken = True
-                    await ws.send("{}" + RS)
-                    continue
-                message = json.loads(record)
-                if message.get("type") != 1:
-                    continue
-                target = str(message.get("target", "")).lower()
-                arguments = message.get("arguments") or []
-                error = None
-                if target == "join" and arguments:
-                    if arguments[0] not in joined:
-                        joined.add(arguments[0])
-                        await node.join(ws, arguments[0])
-                elif target == "broadcast" and len(arguments) >= 2:
-                    await node.broadcast(arguments[0], arguments[1])
-                else:
-                    error = f"Unknown hub method '{message.get('target')}'"
-                reply = completion(message, error)
-                if reply:
-                    await ws.send(reply)
-    except ConnectionClosed:
-        pass
+        await serve_connection(ws, answer)
     finally:
         for group in joined:
             await node.leave(ws, group)
 
 
-async def serve_forever(host: str, port: int, redis_url: str, prefix: str) -> None:
-    """Listen until cancelled; compression off, as for every other target."""
-    node = Node(redis_url, prefix)
+async def serve_forever(args: argparse.Namespace) -> None:
+    """Connect to Redis, then listen on ``--host``/``--port`` until cancelled."""
+    node = Node(args.redis_url, args.prefix)
     await node.redis.ping()
 
     async def handler(ws: ServerConnection) -> None:
         await handle(node, ws)
 
-    async with serve(handler, host, port, compression=None, max_size=None, backlog=1024):
-        print(f"bare broadcast server on ws://{host}:{port}", file=sys.stderr, flush=True)
-        await asyncio.get_running_loop().create_future()
+    await listen(handler, args.host, args.port, "bare broadcast server")
 
 
-def main() -> int:
-    """Parse the options, lift the fd limit and run on uvloop when installed."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
+def options(parser: argparse.ArgumentParser) -> None:
+    """The backplane's options."""
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--prefix", default="bench.bare.", help="Redis channel name prefix")
-    args = parser.parse_args()
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    coro = serve_forever(args.host, args.port, args.redis_url, args.prefix)
-    runner: Any
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:
-        runner = asyncio.run
-    try:
-        runner(coro)
-    except KeyboardInterrupt:
-        pass
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(__doc__, serve_forever, options))

@@ -9,80 +9,35 @@ It serves every path, so the load generator can use the same URL as for the real
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import resource
 import sys
+from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.server import ServerConnection
 
-RS = "\x1e"
+if not __package__:  # run as a script: make ``bench`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.servers.minimal_signalr import completion, listen, main, serve_connection
 
 
-def answer(record: str) -> str | None:
-    """The reply to one hub message: a Completion for an invocation, else nothing."""
-    message = json.loads(record)
-    if message.get("type") != 1 or "invocationId" not in message:
+async def answer(message: dict[str, Any]) -> str | None:
+    """The reply to one invocation: a Completion echoing its first argument (blocking only)."""
+    if "invocationId" not in message:
         return None
     arguments = message.get("arguments") or [None]
-    completion = {"type": 3, "invocationId": message["invocationId"], "result": arguments[0]}
-    return json.dumps(completion, separators=(",", ":")) + RS
+    return completion(message["invocationId"], result=arguments[0])
 
 
 async def handle(ws: ServerConnection) -> None:
     """Handshake first, then echo invocations until the client goes away."""
-    handshaken = False
-    try:
-        async for frame in ws:
-            text = frame if isinstance(frame, str) else frame.decode()
-            replies = []
-            for record in text.split(RS):
-                if not record:
-                    continue
-                if not handshaken:
-                    handshaken = True
-                    replies.append("{}" + RS)
-                    continue
-                reply = answer(record)
-                if reply:
-                    replies.append(reply)
-            if replies:
-                await ws.send("".join(replies))
-    except ConnectionClosed:
-        pass
+    await serve_connection(ws, answer)
 
 
-async def serve_forever(host: str, port: int) -> None:
-    """Listen until cancelled; compression off, as for every other target."""
-    async with serve(handle, host, port, compression=None, max_size=None, backlog=1024):
-        print(f"bare websockets server on ws://{host}:{port}", file=sys.stderr, flush=True)
-        await asyncio.get_running_loop().create_future()
-
-
-def main() -> int:
-    """Parse --host/--port, lift the fd limit and run on uvloop when installed."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
-    args = parser.parse_args()
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    coro = serve_forever(args.host, args.port)
-    runner: Any
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:
-        runner = asyncio.run
-    try:
-        runner(coro)
-    except KeyboardInterrupt:
-        pass
-    return 0
+async def serve_forever(args: argparse.Namespace) -> None:
+    """Listen on ``--host``/``--port`` until cancelled."""
+    await listen(handle, args.host, args.port, "bare websockets server")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(__doc__, serve_forever))
