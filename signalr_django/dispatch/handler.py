@@ -15,7 +15,7 @@ from ..conf import HubOptions, hub_options
 from ..core.connection import HubConnection
 from ..core.heartbeat import get_heartbeat
 from ..core.results import InvocationScope, current_scope
-from ..exceptions import HandshakeError, HubException, ProtocolError
+from ..exceptions import HandshakeError, HubException
 from ..hub import HubCallerContext
 from ..lifetime.manager import get_lifetime_manager
 from ..protocol import Close, HubProtocol, TransferFormat, get_protocol
@@ -131,7 +131,9 @@ class HubConnectionHandler:
         if isinstance(exc, ServerShutdown):
             return Close(allow_reconnect=True)
         detailed = self.options.ENABLE_DETAILED_ERRORS
-        allow = isinstance(exc, ProtocolError | TimeoutError) or not isinstance(exc, HubException)
+        # Protocol errors, timeouts and failures let the client reconnect; a HubException
+        # ending the connection is the hub's deliberate refusal.
+        allow = not isinstance(exc, HubException)
         return Close(errors.build_error(errors.CONNECTION_ERROR, exc, detailed), allow)
 
     async def disconnected(self, connection: HubConnection, exc: BaseException | None) -> None:

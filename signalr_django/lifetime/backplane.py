@@ -43,6 +43,8 @@ class Backplane:
         self._repair: asyncio.Task[None] | None = None
         self.channel: str | None = None
         self.handlers: dict[str, Handler] = {}
+        # The lifetime managers served through this backplane, by hub key.
+        self.hubs: dict[str, Any] = {}
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

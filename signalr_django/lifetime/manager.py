@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -52,14 +53,11 @@ class HubLifetimeManager:
             self._register(backplane)
 
     def _register(self, backplane: Backplane) -> None:
-        handlers = getattr(backplane, "_managers", None)
-        if handlers is None:
-            handlers = {}
-            backplane._managers = handlers  # type: ignore[attr-defined]
+        if not backplane.hubs:
             backplane.on("signalr.send", lambda m: _route(backplane, m, "_on_send"))
             backplane.on("signalr.group", lambda m: _route(backplane, m, "_on_group"))
             backplane.on("signalr.invoke", lambda m: _route(backplane, m, "_on_invoke"))
-        handlers[self.key] = self
+        backplane.hubs[self.key] = self
 
     async def start(self) -> None:
         """Join the hub's `all` group on the backplane (once per process)."""
@@ -264,8 +262,7 @@ class HubLifetimeManager:
             "a": dumps(args),
             "t": timeout,
         }
-        channel = await backplane.start()
-        result_id = f"{channel}:{id(request)}:{asyncio.get_running_loop().time()}"
+        result_id = uuid.uuid4().hex
         request["ri"] = result_id
         result = backplane.expect(result_id)
         try:
@@ -411,7 +408,7 @@ class HubLifetimeManager:
 
 
 async def _route(backplane: Backplane, message: dict[str, Any], method: str) -> None:
-    manager = getattr(backplane, "_managers", {}).get(message.get("h"))
+    manager = backplane.hubs.get(message.get("h", ""))
     if manager is not None:
         await getattr(manager, method)(message, message.get("o") == backplane.channel)
 
