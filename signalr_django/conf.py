@@ -41,7 +41,6 @@ class HubOptions:
     BACKPLANE_TIMEOUT: float = 5.0
     SHUTDOWN_DRAIN_TIMEOUT: float = 5.0
     OUTBOUND_BUFFER_LIMIT: int = 1024 * 1024
-    TRANSPORT_SEND_TIMEOUT: float = 10.0
     MAX_CONNECTIONS: int | None = None
     WORKER_URL: str | None = None
     WORKERS: tuple[str, ...] = ()

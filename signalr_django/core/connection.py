@@ -1,15 +1,19 @@
-"""One hub connection: identity, user, protocol, the single write path and its timers.
+"""One hub connection: identity, user, protocol, the single write path and its caps.
 
-The transport (WebSocket, and later SSE or long polling) hands the connection a `writer`
-coroutine that carries one framed record to the client. Everything that reaches the client
-goes through `write`, so the close state, the keep-alive clock and (later) buffer caps are
-enforced in one place.
+The transport hands the connection an `Outbound` (signalr_django.server): a per-connection
+queue that a sender fills and never waits on. Everything that reaches the client goes
+through `write`, so the close state, the stateful-reconnect numbering and the outbound cap
+are enforced in one place: a connection whose client does not take its messages is closed
+once OUTBOUND_BUFFER_LIMIT bytes wait for it (the unacknowledged replay buffer of a
+stateful connection counts too). No sender, keep-alive tick or backplane delivery ever
+awaits one recipient; only a server-to-client stream waits for its own client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -24,19 +28,25 @@ from ..protocol import (
     StreamInvocation,
     StreamItem,
 )
-from .flow import backlog, pause_reading, resume_reading
+from ..server.outbound import Outbound, QueuedOutbound
 
 if TYPE_CHECKING:
     from ..conf import HubOptions
+    from ..lifetime.serialized import SerializedMessage
     from .reconnect import MessageBuffer
     from .results import PendingResults
     from .streams import UploadStream
 
 Writer = Callable[[Payload], Awaitable[None]]
 
-# A writer waits for the client once this much is queued in the transport (ASP.NET Core's
-# 64 KiB pipe threshold); a backlog over OUTBOUND_BUFFER_LIMIT closes the connection.
+# Past this many bytes waiting for the client, a sender yields once to the event loop so
+# the transport can flush (ASP.NET Core's 64 KiB pipe threshold), and a server-to-client
+# stream waits for its client before producing more.
 DRAIN_THRESHOLD = 64 * 1024
+
+# Invocations queued behind MAXIMUM_PARALLEL_INVOCATIONS_PER_CLIENT before the read loop
+# itself waits (see `queue_invocation`).
+MAX_QUEUED_INVOCATIONS = 32
 
 TRACKABLE = frozenset({Invocation, StreamItem, Completion, StreamInvocation, CancelInvocation})
 
@@ -48,7 +58,7 @@ class HubConnection:
         "__weakref__",
         "_abort_callback",
         "_closed",
-        "_writer",
+        "_queue_space",
         "aborted",
         "active_invocations",
         "caller_context",
@@ -56,23 +66,22 @@ class HubConnection:
         "close_message",
         "connection_id",
         "detached",
-        "direct_write",
-        "frame_sink",
         "group_names",
         "hub_cls",
         "items",
         "last_ping_sent",
         "last_received",
         "options",
+        "outbound",
         "pending_results",
         "protocol",
+        "queued_invocations",
+        "reading_paused",
         "reconnect",
         "scope",
-        "slot_waiters",
         "streams_in",
         "streams_out",
         "transport",
-        "transport_handle",
         "user",
         "user_identifier",
     )
@@ -85,7 +94,7 @@ class HubConnection:
         protocol: HubProtocol,
         scope: dict[str, Any],
         transport: str,
-        writer: Writer,
+        outbound: Outbound | Writer,
         user: Any = None,
         user_identifier: str | None = None,
     ) -> None:
@@ -100,7 +109,9 @@ class HubConnection:
         self.items: dict[Any, Any] = {}
         self.caller_context: Any = None
         self.group_names: set[str] = set()
-        self._writer = writer
+        if not isinstance(outbound, Outbound):
+            outbound = QueuedOutbound(outbound)
+        self.outbound: Outbound = outbound
         self._closed = False
         self.aborted = False
         self._abort_callback: Callable[[], None] | None = None
@@ -110,27 +121,24 @@ class HubConnection:
         self.last_ping_sent = now
         self.client_pinged = False
         self.active_invocations = 0
-        self.slot_waiters: list[asyncio.Future[None]] | None = None
+        self.queued_invocations: deque[Callable[[], None]] | None = None
+        self._queue_space: asyncio.Future[None] | None = None
+        self.reading_paused = False
         self.streams_out: dict[str, asyncio.Task[None]] | None = None
         self.streams_in: dict[str, UploadStream] | None = None
         self.pending_results: PendingResults | None = None
         self.reconnect: MessageBuffer | None = None
         self.detached = False
-        # A server-side WebSocket protocol that takes prepared frames (Daphne's autobahn),
-        # used by fan-out to send one prepared frame to many connections; None otherwise.
-        self.frame_sink: Any = None
-        # Sends a finished frame on the socket (see core.flow.direct_writer); None if absent.
-        self.direct_write: Any = None
-        # The server transport under this connection (Twisted's, on Daphne): flow control.
-        self.transport_handle: Any = None
 
     @property
     def closed(self) -> bool:
         """True once the connection stopped accepting writes."""
         return self._closed
 
-    async def write(self, payload: Payload, trackable: bool = True) -> None:
-        """Send one framed record; silently dropped once the connection is closed.
+    # -- the write path --------------------------------------------------------------------
+
+    def write(self, payload: Payload, trackable: bool = True) -> None:
+        """Queue one framed record; dropped once the connection is closed. Never waits.
 
         With stateful reconnect, trackable records are numbered and kept until the client
         acknowledges them; while the transport is away they are only kept.
@@ -140,72 +148,95 @@ class HubConnection:
         reconnect = self.reconnect
         if reconnect is not None:
             if trackable:
-                await reconnect.track(payload)
-            if self.detached:
-                return
-            try:
-                await self._writer(payload)
-            except Exception:
-                if not trackable:
-                    raise
+                reconnect.track(payload)
+            pending = 0 if self.detached else self.outbound.write(payload)
+            self._over_cap(pending)
             return
-        await self._writer(payload)
-        if self.transport_handle is not None and self.check_backlog() and not self.aborted:
-            await self.drain()
+        pending = self.outbound.write(payload)
+        if pending > DRAIN_THRESHOLD:
+            self._over_cap(pending)
 
-    def check_backlog(self) -> bool:
-        """After a write: True when the client is behind (more than DRAIN_THRESHOLD waits).
-
-        Past OUTBOUND_BUFFER_LIMIT the client is not keeping up even though senders yield
-        to let transports flush: the connection is closed with an error that allows
-        reconnecting, and nothing more is queued for it.
-        """
-        waiting = backlog(self.transport_handle)
-        if waiting <= DRAIN_THRESHOLD:
+    def deliver(self, message: SerializedMessage) -> bool:
+        """Queue a message shared by many recipients; True when this client is behind."""
+        if self._closed or self.aborted:
             return False
-        limit = self.options.OUTBOUND_BUFFER_LIMIT
-        if limit and waiting > limit and not self.aborted:
-            from .heartbeat import slow_consumer_close
+        if self.reconnect is not None:
+            self.write(message.payload(self.protocol))
+            return False
+        pending = self.outbound.write_serialized(message, self.protocol)
+        return pending > DRAIN_THRESHOLD and self._over_cap(pending)
 
-            self.abort(slow_consumer_close(self.options, limit))
-        return True
+    def _over_cap(self, pending: int) -> bool:
+        """Close the connection past OUTBOUND_BUFFER_LIMIT; True when the client is behind.
 
-    async def drain(self) -> None:
-        """Wait until the client took most of what was written (TRANSPORT_SEND_TIMEOUT).
-
-        This is the backpressure ASP.NET Core applies to a sender: the hub method that
-        writes to a slow client waits for it, instead of queueing without bound.
+        What counts is what this connection holds for its client: the bytes its transport
+        has not sent, plus (stateful reconnect) the messages not acknowledged yet.
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.options.TRANSPORT_SEND_TIMEOUT
-        await asyncio.sleep(0)
-        while (
-            not self._closed
-            and not self.aborted
-            and backlog(self.transport_handle) > DRAIN_THRESHOLD
-        ):
-            if loop.time() > deadline:
-                from .heartbeat import slow_consumer_close
+        reconnect = self.reconnect
+        queued = pending + reconnect.buffered_bytes if reconnect is not None else pending
+        limit = self.options.OUTBOUND_BUFFER_LIMIT
+        if limit and queued > limit and not self.aborted:
+            from .heartbeat import slow_consumer_close
+            from .logs import warn_limited
 
-                self.abort(slow_consumer_close(self.options, self.options.OUTBOUND_BUFFER_LIMIT))
-                return
-            await asyncio.sleep(0.005)
+            warn_limited(
+                "slow-consumer",
+                "Closed a connection whose client did not read: %d bytes waited (limit %d, "
+                "OUTBOUND_BUFFER_LIMIT).",
+                queued,
+                limit,
+            )
+            self.abort(slow_consumer_close(self.options, limit))
+        return pending > DRAIN_THRESHOLD
+
+    def send_nowait(self, message: HubMessage) -> None:
+        """Encode and queue one message."""
+        if not self._closed:
+            self.write(self.protocol.encode(message), type(message) in TRACKABLE)
 
     async def send(self, message: HubMessage) -> None:
-        """Encode and send one message."""
-        if not self._closed:
-            await self.write(self.protocol.encode(message), type(message) in TRACKABLE)
+        """Encode and queue one message; yields once to the loop when the client is behind.
 
-    def attach(self, writer: Writer) -> None:
+        The yield lets the transport flush before the sender goes on; it never waits for
+        the client itself (a client that falls too far behind is closed instead).
+        """
+        if self._closed:
+            return
+        self.write(self.protocol.encode(message), type(message) in TRACKABLE)
+        if self.outbound.pending() > DRAIN_THRESHOLD:
+            await asyncio.sleep(0)
+
+    async def send_stream_item(self, message: HubMessage) -> None:
+        """Queue a server-to-client stream item, then wait while this client is behind.
+
+        A stream's producer is the one sender that waits, and only for its own client:
+        this is the backpressure of ASP.NET Core's channel-backed streams. Unacknowledged
+        stateful-reconnect messages past STATEFUL_RECONNECT_BUFFER_SIZE count as behind.
+        """
+        self.send_nowait(message)
+        reconnect = self.reconnect
+        while not self._closed and not self.aborted:
+            if (
+                self.outbound.pending() > DRAIN_THRESHOLD
+                or self.detached
+                or (
+                    reconnect is not None
+                    and reconnect.buffered_bytes > self.options.STATEFUL_RECONNECT_BUFFER_SIZE
+                )
+            ):
+                await asyncio.sleep(0.005)
+            else:
+                return
+
+    def attach(self, outbound: Outbound) -> None:
         """A new transport carries the connection from now on (stateful reconnect)."""
-        self._writer = writer
+        self.outbound = outbound
         self.detached = False
+        self.reading_paused = False
 
     def mark_closed(self) -> None:
         """Refuse further writes (the transport is gone or the Close was written)."""
         self._closed = True
-        self.frame_sink = None
-        self.direct_write = None
 
     def on_abort(self, callback: Callable[[], None]) -> None:
         """Set what `abort` does for this transport (interrupt its read loop)."""
@@ -217,6 +248,8 @@ class HubConnection:
             return
         self.aborted = True
         self.close_message = close if close is not None else Close()
+        if self.reconnect is not None and self.detached:
+            self.reconnect.clear()  # nobody will resume it: free the replay buffer now
         if self._abort_callback is not None:
             self._abort_callback()
 
@@ -229,35 +262,51 @@ class HubConnection:
             return True
         return False
 
-    async def take_slot(self) -> None:
-        """Wait for a free slot (this stalls the read loop, as ASP.NET Core does).
+    async def queue_invocation(self, start: Callable[[], None]) -> None:
+        """Run `start` when a slot frees up, without holding up the read loop.
 
-        Meanwhile the transport stops reading, so a flooding client is held back by TCP
-        instead of filling the server's memory.
+        ASP.NET Core stalls the read loop until a slot is free; here the invocation waits
+        in a short per-connection queue instead, so the read loop keeps seeing Pings,
+        client results, stream items and, above all, the transport closing (a stateful
+        client whose socket dropped can then resume at once). While invocations wait the
+        transport stops reading the socket, so a flooding client is held back by TCP;
+        past MAX_QUEUED_INVOCATIONS the read loop itself waits, as in ASP.NET Core.
         """
-        paused = False
-        try:
-            while not self.try_take_slot():
-                waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                if self.slot_waiters is None:
-                    self.slot_waiters = []
-                self.slot_waiters.append(waiter)
-                if not paused:
-                    paused = pause_reading(self.transport_handle)
-                await waiter
-        finally:
-            if paused:
-                resume_reading(self.transport_handle)
+        queued = self.queued_invocations
+        if queued is None:
+            queued = self.queued_invocations = deque()
+        queued.append(start)
+        if not self.reading_paused:
+            self.reading_paused = self.outbound.pause_reading()
+        while len(queued) > MAX_QUEUED_INVOCATIONS and not self._closed:
+            space = self._queue_space
+            if space is None or space.done():
+                space = self._queue_space = asyncio.get_running_loop().create_future()
+            await space
 
     def release_slot(self) -> None:
-        """Give a slot back and wake one waiter."""
+        """Give a slot back and start the next queued invocation, if any."""
         self.active_invocations -= 1
-        waiters = self.slot_waiters
-        while waiters:
-            waiter = waiters.pop(0)
-            if not waiter.done():
-                waiter.set_result(None)
-                break
+        queued = self.queued_invocations
+        if queued and not self._closed:
+            self.active_invocations += 1
+            start = queued.popleft()
+            if len(queued) <= MAX_QUEUED_INVOCATIONS:
+                space = self._queue_space
+                if space is not None and not space.done():
+                    space.set_result(None)
+            if not queued and self.reading_paused:
+                self.reading_paused = False
+                self.outbound.resume_reading()
+            start()
+
+    def drop_queued_invocations(self) -> None:
+        """The connection ended: queued invocations never run."""
+        if self.queued_invocations:
+            self.queued_invocations.clear()
+        space = self._queue_space
+        if space is not None and not space.done():
+            space.set_result(None)
 
     # -- client results ------------------------------------------------------------------
 
@@ -287,7 +336,7 @@ class HubConnection:
         invocation_id = next_invocation_id()
         future = self.pending_results.add(invocation_id)
         try:
-            await self.send(Invocation(method, arguments, invocation_id))
+            self.send_nowait(Invocation(method, arguments, invocation_id))
             return await asyncio.wait_for(future, timeout)
         finally:
             self.pending_results.discard(invocation_id)

@@ -1,16 +1,19 @@
 """One timer per process, not one per connection, drives keep-alive and client timeouts.
 
-Every second the heartbeat walks the live connections: it sends a Ping to each connection
+Every second the heartbeat walks the live connections: it queues a Ping on each connection
 whose last Ping is older than the keep-alive interval, and aborts connections that have
 been silent for longer than the client timeout (counted only after the client's first
 Ping, as ASP.NET Core does). A per-connection timer would cost a handle and a wake-up per
 connection; this costs one task per event loop, and it exits when no connection is left.
+
+A tick never awaits: it only queues records on each connection's own outbound queue
+(`HubConnection.write`), so no connection, however slow its client, can delay another's
+Ping. A client that stopped reading is closed by its outbound cap, not waited for.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import weakref
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TICK = 1.0
+PING = Ping()
 CLIENT_TIMEOUT_DETAIL = (
     "Client hasn't sent a message/ping within the configured ClientTimeoutInterval."
 )
@@ -49,10 +53,11 @@ class Heartbeat:
     async def _run(self) -> None:
         while self.connections:
             await asyncio.sleep(TICK)
-            await self.tick(time.monotonic())
+            self.tick(time.monotonic())
 
-    async def tick(self, now: float) -> None:
+    def tick(self, now: float) -> None:
         """One pass over the connections (public so tests can drive the clock)."""
+        pings: dict[str, Any] = {}
         for connection in list(self.connections.values()):
             if connection.closed:
                 continue
@@ -62,8 +67,10 @@ class Heartbeat:
                     continue  # the transport is away; the reaper decides its fate
                 ack = reconnect.ack_due()
                 if ack is not None:
-                    with contextlib.suppress(Exception):
-                        await connection.send(Ack(ack))
+                    try:
+                        connection.send_nowait(Ack(ack))
+                    except Exception:
+                        logger.debug("Ack to %s failed", connection.connection_id, exc_info=True)
             options = connection.options
             if (
                 connection.client_pinged
@@ -82,8 +89,14 @@ class Heartbeat:
                 and now - connection.last_ping_sent >= options.KEEP_ALIVE_INTERVAL
             ):
                 connection.last_ping_sent = now
-                with contextlib.suppress(Exception):
-                    await connection.send(Ping())
+                protocol = connection.protocol
+                ping = pings.get(protocol.name)
+                if ping is None:
+                    ping = pings[protocol.name] = protocol.encode(PING)
+                try:
+                    connection.write(ping, False)
+                except Exception:
+                    logger.debug("Ping to %s failed", connection.connection_id, exc_info=True)
 
 
 _heartbeats: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Heartbeat] = (

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 import time
 from typing import Any
 
@@ -96,15 +95,13 @@ def install() -> None:
 
     if not global_options().WORKER_URL:
         return
-    reactor: Any = sys.modules.get("twisted.internet.reactor")
-    if reactor is None or not hasattr(reactor, "callWhenRunning"):
-        return
+    from ..server.daphne import call_when_running
 
     def start() -> None:
         global _task
         _task = asyncio.get_event_loop().create_task(report_forever())
 
-    reactor.callWhenRunning(start)
+    call_when_running(start)
 
 
 def pick_worker(workers: list[str], loads: dict[str, Any]) -> str | None:

@@ -4,13 +4,15 @@ Both sides number the messages that matter (Invocation, StreamItem, Completion,
 StreamInvocation, CancelInvocation) from 1, keep what they sent until the peer acknowledges
 it, and after a reconnect send a Sequence message followed by everything unacknowledged.
 The receiver skips what it already processed, so each message is handled exactly once.
-The outbound buffer is bounded (STATEFUL_RECONNECT_BUFFER_SIZE): past it, writers wait for
-an Ack, which is the backpressure ASP.NET Core applies.
+
+Nothing here ever waits. The replay buffer counts toward the connection's outbound cap
+(OUTBOUND_BUFFER_LIMIT, enforced by `HubConnection`): a client that never acknowledges is
+closed there, rather than making its senders wait as ASP.NET Core does. An Ack for a
+message that was never sent is a protocol violation.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 
@@ -26,51 +28,46 @@ class MessageBuffer:
     __slots__ = (
         "_current_receiving",
         "_last_ack_sent",
-        "_space",
         "buffer",
         "buffered_bytes",
         "latest_received",
-        "limit",
         "total_sent",
     )
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    def __init__(self) -> None:
         self.total_sent = 0
         self.buffer: deque[tuple[int, Payload]] = deque()
         self.buffered_bytes = 0
         self.latest_received = 0
         self._current_receiving = 0
         self._last_ack_sent = 0
-        self._space: asyncio.Event | None = None
 
     # -- outbound ------------------------------------------------------------------------
 
-    async def track(self, payload: Payload) -> None:
-        """Number and keep a trackable message; waits while the buffer is over its limit."""
-        while self.buffered_bytes > self.limit:
-            if self._space is None:
-                self._space = asyncio.Event()
-            self._space.clear()
-            await self._space.wait()
+    def track(self, payload: Payload) -> None:
+        """Number and keep a trackable message until the peer acknowledges it."""
         self.total_sent += 1
         self.buffer.append((self.total_sent, payload))
         self.buffered_bytes += len(payload)
 
     def ack(self, sequence_id: int) -> None:
-        """The peer processed everything up to `sequence_id`: drop it from the buffer."""
+        """The peer processed everything up to `sequence_id`: drop it from the buffer.
+
+        Raises ProtocolError for an id beyond the last message sent: a client cannot have
+        processed what it was never given, and accepting it would let it empty the buffer
+        of messages it will need after a reconnect.
+        """
+        if sequence_id > self.total_sent:
+            raise ProtocolError("Ack for a sequence ID that was never sent.")
         buffer = self.buffer
         while buffer and buffer[0][0] <= sequence_id:
             _, payload = buffer.popleft()
             self.buffered_bytes -= len(payload)
-        if self._space is not None and self.buffered_bytes <= self.limit:
-            self._space.set()
 
-    def release_waiters(self) -> None:
-        """The connection ended: let blocked writers go (their writes are dropped)."""
-        self.limit = 1 << 62
-        if self._space is not None:
-            self._space.set()
+    def clear(self) -> None:
+        """The connection ended: nothing will be replayed."""
+        self.buffer.clear()
+        self.buffered_bytes = 0
 
     def replay_start(self) -> int:
         """The Sequence id to announce on reconnect: the first unacknowledged message."""

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
-from typing import Any
 
 from ..protocol import Close
 
@@ -23,21 +21,13 @@ _installed = False
 
 
 def install() -> None:
-    """Register the drain with Twisted's reactor when running under Daphne (idempotent)."""
+    """Register the drain to run before the server shuts down (Daphne; idempotent)."""
     global _installed
     if _installed:
         return
-    reactor: Any = sys.modules.get("twisted.internet.reactor")
-    if reactor is None or not hasattr(reactor, "addSystemEventTrigger"):
-        return
-    _installed = True
+    from ..server.daphne import before_shutdown
 
-    def before_shutdown() -> Any:
-        from twisted.internet.defer import Deferred
-
-        return Deferred.fromFuture(asyncio.ensure_future(drain()))
-
-    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
+    _installed = before_shutdown(drain)
 
 
 async def drain(timeout: float | None = None) -> int:

@@ -3,8 +3,10 @@
 The read loop hands messages over one at a time, in order. Invocations run in their own
 task so the read loop keeps serving Pings, stream items and cancellations while a hub
 method awaits; `MAXIMUM_PARALLEL_INVOCATIONS_PER_CLIENT` (default 1) bounds how many run
-at once, and a further invocation waits in the read loop for a free slot, as in ASP.NET
-Core. Streaming invocations and methods with client-to-server streams take no slot.
+at once, and a further invocation waits in a short per-connection queue (in order) while
+the transport stops reading the socket (HubConnection.queue_invocation). The read loop
+itself goes on, so it still sees the transport close. Streaming invocations and methods
+with client-to-server streams take no slot.
 """
 
 from __future__ import annotations
@@ -190,7 +192,15 @@ class HubDispatcher:
             return
         uses_slot = not uploads
         if uses_slot and not connection.try_take_slot():
-            await connection.take_slot()
+
+            def start() -> None:
+                _spawn(
+                    loop,
+                    self._run(connection, descriptor, arguments, invocation_id, target, None, True),
+                )
+
+            await connection.queue_invocation(start)
+            return
         _spawn(
             loop,
             self._run(connection, descriptor, arguments, invocation_id, target, uploads, uses_slot),
@@ -293,7 +303,7 @@ class HubDispatcher:
                 return
             iterator = produced.__aiter__()
             async for item in iterator:
-                await connection.send(StreamItem(invocation_id, item))
+                await connection.send_stream_item(StreamItem(invocation_id, item))
             await connection.send(Completion(invocation_id))
         except asyncio.CancelledError:
             # The client cancelled (or the connection ended): a Completion without error.
@@ -366,13 +376,7 @@ class HubDispatcher:
             connection.streams_in.clear()
         if connection.pending_results is not None:
             connection.pending_results.fail_all(connection.connection_id)
-        if connection.reconnect is not None:
-            connection.reconnect.release_waiters()
-        if connection.slot_waiters:
-            for waiter in connection.slot_waiters:
-                if not waiter.done():
-                    waiter.cancel()
-            connection.slot_waiters.clear()
+        connection.drop_queued_invocations()
 
 
 _dispatchers: dict[type, HubDispatcher] = {}

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..core.connection import HubConnection, Writer
+from ..core.connection import HubConnection
 from ..core.reconnect import MessageBuffer
 from ..exceptions import HandshakeError, ProtocolError
 from ..protocol import TransferFormat
@@ -23,6 +23,7 @@ from ..protocol.handshake import (
     HANDSHAKE_OK,
     handshake_error,
 )
+from ..server.outbound import Outbound
 from ..users import load_provider
 from .handler import HubConnectionHandler
 
@@ -43,11 +44,12 @@ class HubSession:
         "_buffer",
         "_formats",
         "_on_abort",
+        "_outbound",
         "_text_framer",
-        "_writer",
         "connection",
         "connection_id",
         "handler",
+        "parked",
         "scope",
         "stateful",
         "transport",
@@ -63,7 +65,7 @@ class HubSession:
         user: Any,
         transport: str,
         formats: tuple[TransferFormat, ...],
-        writer: Writer,
+        outbound: Outbound,
         on_abort: Callable[[], None] | None = None,
         stateful: bool = False,
     ) -> None:
@@ -73,13 +75,15 @@ class HubSession:
         self.user = user
         self.transport = transport
         self._formats = formats
-        self._writer = writer
+        self._outbound = outbound
         self._on_abort = on_abort
         self.stateful = stateful
         self._buffer: bytearray | None = bytearray()
         self._text_framer: TextFramer | None = None
         self._binary_framer: BinaryFramer | None = None
         self.connection: HubConnection | None = None
+        # True while the transport's read loop waits for the next frame (stateful take-over).
+        self.parked = False
 
     @property
     def limit(self) -> int:
@@ -134,10 +138,10 @@ class HubSession:
         options = self.handler.options
         if protocol.transfer_format is TransferFormat.BINARY:
             self._binary_framer = BinaryFramer(self.limit)
-            await self._writer(HANDSHAKE_OK.encode())
+            self._outbound.write(HANDSHAKE_OK.encode())
         else:
             self._text_framer = TextFramer(self.limit)
-            await self._writer(HANDSHAKE_OK)
+            self._outbound.write(HANDSHAKE_OK)
         provider = load_provider(options.USER_ID_PROVIDER)
         connection = HubConnection(
             self.connection_id,
@@ -146,7 +150,7 @@ class HubSession:
             protocol,
             self.scope,
             self.transport,
-            self._writer,
+            self._outbound,
             self.user,
             provider(self.user, self.scope),
         )
@@ -154,7 +158,7 @@ class HubSession:
             connection.on_abort(self._on_abort)
         if self.stateful and version >= 2:
             # Stateful reconnect needs version 2 of the hub protocol; else it is disabled.
-            connection.reconnect = MessageBuffer(options.STATEFUL_RECONNECT_BUFFER_SIZE)
+            connection.reconnect = MessageBuffer()
         self.connection = connection
         await self.handler.connected(connection)
         if rest:
@@ -163,7 +167,7 @@ class HubSession:
     async def refuse(self, error: str) -> None:
         """Answer the handshake with an error; raises HandshakeFailed."""
         self._buffer = None
-        await self._writer(handshake_error(error))
+        self._outbound.write(handshake_error(error))
         raise HandshakeFailed(error)
 
     async def handshake_timed_out(self) -> None:
@@ -180,11 +184,11 @@ class HubSession:
         if self.connection is not None:
             self.connection.on_abort(callback)
 
-    def set_writer(self, writer: Writer) -> None:
-        """A new transport writes for this session from now on."""
-        self._writer = writer
+    def set_outbound(self, outbound: Outbound) -> None:
+        """A new transport writes for this session from now on (stateful reconnect)."""
+        self._outbound = outbound
         if self.connection is not None:
-            self.connection.attach(writer)
+            self.connection.attach(outbound)
 
     async def finish(self, failure: BaseException | None, client_gone: bool) -> None:
         """Write the Close message (unless the client is gone) and run the disconnect path."""
@@ -194,7 +198,7 @@ class HubSession:
         if not client_gone and not connection.closed:
             close = connection.close_message or self.handler.close_for(failure)
             try:
-                await connection.send(close)
+                connection.send_nowait(close)
             except Exception:
                 logger.debug("Writing Close to %s failed", self.connection_id, exc_info=True)
         connection.mark_closed()

@@ -289,42 +289,27 @@ class HubLifetimeManager:
         exclude: set[str] | frozenset[str] = frozenset(),
         wait: bool = True,
     ) -> None:
-        """Write one serialised message to each target; a failing target never stops the rest.
+        """Queue one serialised message on each target; never waits for any of them.
 
-        Connections on Daphne get one prepared frame shared by all of them, written
-        synchronously: no coroutine, no re-encoding and no re-framing per recipient.
-
-        Every recipient has had the message written before anyone is waited for. Then, as
-        ASP.NET Core's SendAsync does, the sender waits for recipients that fell behind to
-        take it (TRANSPORT_SEND_TIMEOUT at most, after which they are closed), so a hub
-        method cannot queue without bound. Deliveries from other workers (`wait=False`)
-        never wait: one slow client must not stall the backplane.
+        Each connection owns a bounded outbound queue (see HubConnection.write): the
+        message is queued there (on Daphne, one prepared frame shared by all recipients,
+        written synchronously) and the loop moves on. A recipient whose queue passes
+        OUTBOUND_BUFFER_LIMIT is closed by its own write, so one slow or hostile client
+        costs the others nothing. When some recipients are behind, a local sender
+        (`wait=True`) yields once to the event loop so transports can flush; deliveries
+        from other workers never yield here, so the backplane loop stays prompt.
         """
-        behind: list[HubConnection] = []
+        behind = False
         for connection in targets:
             if exclude and connection.connection_id in exclude:
                 continue
             try:
-                sink = connection.frame_sink
-                if sink is not None:
-                    if sink.state == sink.STATE_OPEN and not connection.aborted:
-                        frame = message.prepared(connection.protocol, sink.factory)
-                        direct = connection.direct_write
-                        if direct is not None:
-                            direct(frame.payloadHybi)
-                        else:
-                            sink.sendPreparedMessage(frame)
-                        if connection.check_backlog():
-                            behind.append(connection)
-                    continue
-                await connection.write(message.payload(connection.protocol))
+                if connection.deliver(message):
+                    behind = True
             except Exception:  # one broken connection must not stop the broadcast
                 logger.debug("Failed writing to %s", connection.connection_id, exc_info=True)
-        if behind:
-            if wait:
-                await asyncio.gather(*(c.drain() for c in behind))
-            else:
-                await asyncio.sleep(0)
+        if behind and wait:
+            await asyncio.sleep(0)
 
     async def _publish(
         self,

@@ -15,9 +15,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from ..conf import HubOptions
-from ..core.flow import server_protocol, transport_of
 from ..core.load import over_limit
 from ..dispatch.handler import HubConnectionHandler
+from ..server import QueuedOutbound, response_backlog
 from . import forwarding
 from .http_connection import (
     LONG_POLLING,
@@ -307,7 +307,7 @@ async def serve_sse(
     )
     await send({"type": "http.response.body", "body": b":\r\n", "more_body": True})
     connection.sse_send = send
-    connection.sse_transport = transport_of(server_protocol(send))
+    connection.sse_backlog = response_backlog(send)
     client_left = asyncio.ensure_future(_wait_disconnect(receive))
     ended = asyncio.ensure_future(connection.sse_closed.wait())
     try:
@@ -319,6 +319,12 @@ async def serve_sse(
         connection.end(None, client_gone=True)
         return
     await connection.wait_ended()
+    outbound = connection.outbound
+    if isinstance(outbound, QueuedOutbound):
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(connection.handler.options.SHUTDOWN_DRAIN_TIMEOUT):
+                await outbound.flush()
+    outbound.close()
     connection.sse_send = None
     with contextlib.suppress(Exception):
         await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -15,13 +15,12 @@ import time
 import weakref
 from typing import Any
 
-from ..core.flow import backlog
-from ..core.heartbeat import slow_consumer_close
 from ..dispatch.dispatcher import ClientClosed
 from ..dispatch.handler import ConnectionRefused, HubConnectionHandler
 from ..dispatch.session import HandshakeFailed, HubSession
 from ..exceptions import ProtocolError
 from ..protocol import Payload, TransferFormat
+from ..server.outbound import Outbound, QueuedOutbound
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +44,32 @@ def sse_event(payload: Payload) -> bytes:
     return (out + "\r\n").encode("utf-8")
 
 
+class PollOutbound(Outbound):
+    """Long polling's outbound queue: records wait in the connection until a poll takes them.
+
+    It never blocks; the hub connection closes itself when the buffer passes its cap
+    (OUTBOUND_BUFFER_LIMIT), which is what happens to a client that stopped polling.
+    """
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: HttpConnection) -> None:
+        self._connection = connection
+
+    def write(self, payload: Payload) -> int:
+        """Buffer the record for the next poll and wake a waiting one."""
+        connection = self._connection
+        data = payload.encode("utf-8") if isinstance(payload, str) else payload
+        connection.buffer.append(data)
+        connection.buffered += len(data)
+        connection._wake(POLL_DATA)
+        return connection.buffered
+
+    def pending(self) -> int:
+        """Bytes buffered for polls."""
+        return self._connection.buffered
+
+
 class HttpConnection:
     """One SSE or long-polling connection owned by this process."""
 
@@ -63,19 +88,6 @@ class HttpConnection:
         self.transport = transport
         self.created = time.monotonic()
         self.last_seen = self.created
-        self.session = HubSession(
-            handler,
-            connection_id=connection_id,
-            scope=scope,
-            user=user,
-            transport=transport,
-            formats=FORMATS[transport],
-            writer=self.write,
-            on_abort=self._on_abort,
-        )
-        self.post_lock = asyncio.Lock()
-        self.ended = False
-        self._finishing: asyncio.Task[None] | None = None
         # long polling
         self.buffer: list[bytes] = []
         self.buffered = 0
@@ -83,34 +95,39 @@ class HttpConnection:
         self.polling = False
         # server-sent events
         self.sse_send: Any = None
-        self.sse_transport: Any = None
+        self.sse_backlog: Any = None
         self.sse_closed = asyncio.Event()
+        self.outbound: Outbound
+        if transport == SERVER_SENT_EVENTS:
+            self.outbound = QueuedOutbound(self._emit_sse, self._sse_pending)
+        else:
+            self.outbound = PollOutbound(self)
+        self.session = HubSession(
+            handler,
+            connection_id=connection_id,
+            scope=scope,
+            user=user,
+            transport=transport,
+            formats=FORMATS[transport],
+            outbound=self.outbound,
+            on_abort=self._on_abort,
+        )
+        self.post_lock = asyncio.Lock()
+        self.ended = False
+        self._finishing: asyncio.Task[None] | None = None
 
     # -- outbound --------------------------------------------------------------------------
 
-    async def write(self, payload: Payload) -> None:
-        """The hub connection's writer: buffer for polls, or one SSE event."""
-        limit = self.handler.options.OUTBOUND_BUFFER_LIMIT
-        if self.transport == SERVER_SENT_EVENTS:
-            if self.sse_send is not None and not self.sse_closed.is_set():
-                await self.sse_send(
-                    {"type": "http.response.body", "body": sse_event(payload), "more_body": True}
-                )
-                if limit and backlog(self.sse_transport) > limit:
-                    self._slow_consumer(limit)
-            return
-        data = payload.encode("utf-8") if isinstance(payload, str) else payload
-        self.buffer.append(data)
-        self.buffered += len(data)
-        self._wake(POLL_DATA)
-        if limit and self.buffered > limit:
-            self._slow_consumer(limit)
+    async def _emit_sse(self, payload: Payload) -> None:
+        """Write one record as an SSE event (the SSE outbound's writer task calls this)."""
+        if self.sse_send is not None:  # the stream flushes this queue before it ends
+            await self.sse_send(
+                {"type": "http.response.body", "body": sse_event(payload), "more_body": True}
+            )
 
-    def _slow_consumer(self, limit: int) -> None:
-        """The client stopped polling or reading: close rather than grow without bound."""
-        connection = self.session.connection
-        if connection is not None and not connection.aborted:
-            connection.abort(slow_consumer_close(self.handler.options, limit))
+    def _sse_pending(self) -> int:
+        backlog = self.sse_backlog
+        return int(backlog()) if backlog is not None else 0
 
     def _wake(self, reason: str) -> None:
         waiter = self.poll_waiter

@@ -11,18 +11,22 @@ reassemble a message split across frames.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+import weakref
 from typing import Any
 
 from ..conf import HubOptions
-from ..core.flow import direct_writer, server_protocol, transport_of
+from ..core.connection import HubConnection
 from ..core.load import over_limit
 from ..dispatch.dispatcher import ClientClosed
 from ..dispatch.handler import ConnectionRefused, HubConnectionHandler, ServerShutdown
 from ..dispatch.session import HandshakeFailed, HubSession
 from ..exceptions import ProtocolError
-from ..protocol import Payload, Sequence, TransferFormat
+from ..protocol import Sequence, TransferFormat
+from ..server import QueuedOutbound, websocket_outbound
+from ..server.outbound import Outbound
 from .http import AT_LIMIT
 from .http_connection import get_http_manager
 from .negotiate import new_connection_id, read_connection_token, user_key
@@ -94,44 +98,19 @@ async def serve_websocket(
         ):
             await _reject(send)  # unknown, expired or already in use (404/409 over HTTP)
             return
+    if resumed is None and stateful and token is not None:
+        resumed = await _take_over(handler, connection_id)
     await send({"type": "websocket.accept"})
 
-    sink = daphne_protocol(send)
-    direct: Any = None
-    if sink is not None:
-        open_state = sink.STATE_OPEN
-        if getattr(sink, "_perMessageCompress", None) is None:
-            direct = direct_writer(transport_of(sink))
-        prepare = sink.factory.prepareMessage
-
-        async def write(payload: Payload) -> None:
-            # Daphne: hand the frame to its WebSocket protocol directly (what its
-            # `websocket.send` handler ends up doing, minus the per-message dispatch).
-            if sink.state == open_state:
-                if direct is not None:
-                    if isinstance(payload, str):
-                        direct(prepare(payload.encode("utf-8"), False).payloadHybi)
-                    else:
-                        direct(prepare(payload, True).payloadHybi)
-                elif isinstance(payload, str):
-                    sink.sendMessage(payload.encode("utf-8"), False)
-                else:
-                    sink.sendMessage(payload, True)
-
-    else:
-
-        async def write(payload: Payload) -> None:
-            if isinstance(payload, str):
-                await send({"type": "websocket.send", "text": payload})
-            else:
-                await send({"type": "websocket.send", "bytes": payload})
-
+    outbound = websocket_outbound(send)
     reader = asyncio.current_task()
     assert reader is not None
     if resumed is not None:
         session = resumed
         session.on_abort(lambda: _cancel(reader))
-        await _resume(session, write)
+        if not _resume(session, outbound):
+            await send({"type": "websocket.close", "code": 1000})
+            return
     else:
         session = HubSession(
             handler,
@@ -140,12 +119,13 @@ async def serve_websocket(
             user=user,
             transport=TRANSPORT,
             formats=FORMATS,
-            writer=write,
+            outbound=outbound,
             on_abort=lambda: _cancel(reader),
             stateful=stateful,
         )
     failure: BaseException | None = None
     client_gone = False
+    replaced = False
     try:
         async with asyncio.timeout(options.HANDSHAKE_TIMEOUT):
             while session.connection is None:
@@ -154,12 +134,12 @@ async def serve_websocket(
                     client_gone = True
                     return
                 await session.feed(_data(event))
-        session.connection.transport_handle = transport_of(sink)
-        if session.connection.reconnect is None:
-            session.connection.frame_sink = sink
-            session.connection.direct_write = direct
+        assert session.connection is not None
+        _live[session.connection] = (reader, session)
         while True:
+            session.parked = True
             event = await receive()
+            session.parked = False
             if event["type"] == "websocket.receive":
                 await session.feed(_data(event))
             elif event["type"] == "websocket.disconnect":
@@ -169,12 +149,18 @@ async def serve_websocket(
         await session.handshake_timed_out()
     except asyncio.CancelledError:
         connection = session.connection
-        if connection is None or not connection.aborted:
+        if connection is not None and _replacing.get(connection) is reader:
+            # A resumed socket took this connection over (stateful reconnect): this stale
+            # socket leaves quietly and the connection lives on.
+            replaced = True
+            reader.uncancel()
+        elif connection is None or not connection.aborted:
             # The server is shutting down (Daphne cancels its applications): tell the
             # client to reconnect, to another worker if this one does not come back.
             failure = ServerShutdown()
             raise
-        reader.uncancel()
+        else:
+            reader.uncancel()
     except HandshakeFailed:
         pass
     except (ProtocolError, ClientClosed, ConnectionRefused) as error:
@@ -184,7 +170,17 @@ async def serve_websocket(
         failure = error
     finally:
         connection = session.connection
-        if (
+        session.parked = False
+        if connection is not None:
+            live = _live.get(connection)
+            if live is not None and live[0] is reader:
+                del _live[connection]
+        if replaced:
+            assert connection is not None
+            _replacing.pop(connection, None)
+            with contextlib.suppress(Exception):
+                await send({"type": "websocket.close", "code": 1000})
+        elif (
             client_gone
             and failure is None
             and connection is not None
@@ -195,10 +191,58 @@ async def serve_websocket(
         else:
             await session.finish(failure, client_gone)
             if not client_gone:
+                if isinstance(outbound, QueuedOutbound):
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(options.SHUTDOWN_DRAIN_TIMEOUT):
+                            await outbound.flush()
                 try:
                     await send({"type": "websocket.close", "code": 1000})
                 except Exception:
                     logger.debug("Closing %s failed", connection_id, exc_info=True)
+        outbound.close()
+
+
+# The read loop (task) and session serving each live WebSocket hub connection, and the
+# readers being replaced by a resumed socket; weak keys, so ended connections leave nothing.
+_live: weakref.WeakKeyDictionary[HubConnection, tuple[asyncio.Task[Any], HubSession]] = (
+    weakref.WeakKeyDictionary()
+)
+_replacing: weakref.WeakKeyDictionary[HubConnection, asyncio.Task[Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _take_over(handler: HubConnectionHandler, connection_id: str) -> HubSession | None:
+    """A stateful client resumed while its old socket still looks open here: replace it.
+
+    A dropped network path (a half-open TCP connection) can leave the old socket looking
+    alive for minutes; the client has already reconnected with its connection token, which
+    only it holds. The stale socket's read loop is stopped without ending the connection,
+    and the new socket resumes it (ASP.NET Core likewise ends the previous transport).
+    """
+    connection = handler.lifetime.connections.get(connection_id)
+    if connection is None or connection.reconnect is None or connection.aborted:
+        return None
+    live = _live.get(connection)
+    if live is None or live[0].done():
+        return None
+    reader, session = live
+    # Stop the old read loop only where it waits for the next frame, never halfway through
+    # dispatching one (a counted message must not be lost).
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + handler.options.HANDSHAKE_TIMEOUT
+    while not session.parked and not reader.done() and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    if not session.parked or reader.done():
+        return None
+    _replacing[connection] = reader
+    reader.cancel()
+    with contextlib.suppress(BaseException):
+        await asyncio.wait({reader}, timeout=handler.options.HANDSHAKE_TIMEOUT)
+    if not reader.done() or connection.aborted or connection.closed:
+        return None
+    connection.detached = True
+    return session
 
 
 def _detach(handler: HubConnectionHandler, session: HubSession) -> None:
@@ -222,22 +266,23 @@ def _detach(handler: HubConnectionHandler, session: HubSession) -> None:
 _expiring: set[asyncio.Task[None]] = set()
 
 
-async def _resume(session: HubSession, write: Any) -> None:
-    """Send Sequence and every unacknowledged message, then let the new socket carry on."""
+def _resume(session: HubSession, outbound: Outbound) -> bool:
+    """Send Sequence and every unacknowledged message, then let the new socket carry on.
+
+    False when the connection was closed meanwhile (over its cap while away): the client
+    then starts a new connection.
+    """
     connection = session.connection
     assert connection is not None and connection.reconnect is not None
+    if connection.aborted or connection.closed:
+        return False
     buffer = connection.reconnect
-    await write(connection.protocol.encode(Sequence(buffer.replay_start())))
-    sent = 0
-    while True:
-        pending = [(seq, payload) for seq, payload in buffer.buffer if seq > sent]
-        if not pending:
-            break
-        for seq, payload in pending:
-            await write(payload)
-            sent = seq
+    outbound.write(connection.protocol.encode(Sequence(buffer.replay_start())))
+    for _, payload in buffer.buffer:
+        outbound.write(payload)
     connection.last_received = time.monotonic()
-    session.set_writer(write)
+    session.set_outbound(outbound)
+    return True
 
 
 def _resumable(handler: HubConnectionHandler, token: str, user: Any) -> bool:
@@ -259,19 +304,6 @@ async def _refuse_at_limit(scope: dict[str, Any], send: Any) -> None:
         await send({"type": "websocket.http.response.body", "body": AT_LIMIT})
     else:
         await _reject(send)
-
-
-def daphne_protocol(send: Any) -> Any:
-    """Daphne's autobahn WebSocket protocol behind `send`, or None under other servers.
-
-    Writing frames to it directly skips a coroutine and a dispatch per message, and lets a
-    broadcast reuse one prepared frame (autobahn's `prepareMessage`) for every recipient.
-    """
-    protocol = server_protocol(send)
-    needed = ("sendMessage", "sendPreparedMessage", "factory", "STATE_OPEN", "state")
-    if protocol is not None and all(hasattr(protocol, name) for name in needed):
-        return protocol
-    return None
 
 
 def _data(event: dict[str, Any]) -> str | bytes:

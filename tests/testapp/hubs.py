@@ -184,21 +184,14 @@ class TestHub(Hub):
         return count
 
     async def transport_info(self) -> str:
-        from signalr_django.core.flow import backlog
-
-        handle = self._connection.transport_handle
-        sink = self._connection.frame_sink
-        return (
-            f"{type(handle).__module__}.{type(handle).__name__} backlog={backlog(handle)} "
-            f"sink={type(sink).__name__} t={type(getattr(sink, 'transport', None)).__name__}"
-        )
+        outbound = self._connection.outbound
+        return f"{type(outbound).__name__} pending={outbound.pending()}"
 
     async def backlogs(self) -> list[int]:
-        from signalr_django.core.flow import backlog
         from signalr_django.lifetime.manager import get_lifetime_manager
 
         manager = get_lifetime_manager(type(self))
-        return [backlog(c.transport_handle) for c in manager.connections.values()]
+        return [c.outbound.pending() for c in manager.connections.values()]
 
     async def connection_count(self) -> int:
         from signalr_django.lifetime.manager import get_lifetime_manager

@@ -22,9 +22,11 @@ from signalr_django.protocol import (
     Completion,
     Invocation,
     JsonHubProtocol,
+    Ping,
     StreamInvocation,
     StreamItem,
 )
+from signalr_django.server import Outbound
 
 
 class UnitHub(Hub):
@@ -74,10 +76,21 @@ class FakeClient:
 
     def __init__(self, connection_id: str, user: str | None = None) -> None:
         self.sent: list[dict[str, Any]] = []
+        self.raw: list[Any] = []
+        client = self
 
-        async def write(payload: Any) -> None:
-            self.sent.extend(json.loads(p) for p in payload.split("\x1e") if p)
+        class Recording(Outbound):
+            """Parses every record at once and keeps the payload objects."""
 
+            def write(self, payload: Any) -> int:
+                client.raw.append(payload)
+                client.sent.extend(json.loads(p) for p in payload.split("\x1e") if p)
+                return 0
+
+            def pending(self) -> int:
+                return 0
+
+        write = Recording()
         self.connection = HubConnection(
             connection_id,
             UnitHub,
@@ -152,17 +165,37 @@ async def test_invocation_results_and_errors(client: FakeClient) -> None:
     ]
 
 
-async def test_one_slot_per_client_blocks_the_second_invocation(client: FakeClient) -> None:
-    """With one slot, a second invocation waits until the first completes."""
+async def test_one_slot_per_client_queues_the_second_invocation(client: FakeClient) -> None:
+    """With one slot, a second invocation waits in the queue (not the read loop) until the
+    first completes; Pings and client results are still read meanwhile."""
     EVENTS["first"] = asyncio.Event()
     await client.send(Invocation("Wait", ["first"], "1"))
-    second = asyncio.create_task(client.send(Invocation("Echo", ["second"], "2")))
-    await asyncio.sleep(0.05)
-    assert not second.done() and client.sent == []
+    await client.send(Invocation("Echo", ["second"], "2"))  # returns: the read loop goes on
+    assert client.connection.queued_invocations is not None
+    assert len(client.connection.queued_invocations) == 1
+    await client.send(Ping())
+    assert client.connection.client_pinged and client.sent == []
     EVENTS["first"].set()
-    await second
     sent = await client.until(2)
     assert [m["invocationId"] for m in sent] == ["1", "2"]
+    assert not client.connection.queued_invocations
+
+
+async def test_the_read_loop_waits_past_the_invocation_queue_bound(client: FakeClient) -> None:
+    """Past MAX_QUEUED_INVOCATIONS waiting invocations the read loop itself waits."""
+    from signalr_django.core.connection import MAX_QUEUED_INVOCATIONS
+
+    EVENTS["first"] = asyncio.Event()
+    await client.send(Invocation("Wait", ["first"], "w"))
+    for i in range(MAX_QUEUED_INVOCATIONS):
+        await client.send(Invocation("Echo", [i], str(i)))
+    blocked = asyncio.create_task(client.send(Invocation("Echo", ["last"], "last")))
+    await asyncio.sleep(0.05)
+    assert not blocked.done()
+    EVENTS["first"].set()
+    await blocked
+    sent = await client.until(MAX_QUEUED_INVOCATIONS + 2)
+    assert [m["invocationId"] for m in sent][-1] == "last"
 
 
 async def test_streams_and_cancellation(client: FakeClient) -> None:
@@ -209,13 +242,7 @@ async def test_groups_fan_out_serialises_once() -> None:
     payloads: list[Any] = []
     for fake in clients:
         await manager.on_connected(fake.connection)
-        original = fake.connection._writer
-
-        async def spy(payload: Any, original: Any = original) -> None:
-            payloads.append(payload)
-            await original(payload)
-
-        fake.connection._writer = spy
+        fake.raw = payloads
     try:
         for fake in clients[:2]:
             await fake.send(Invocation("Join", ["room"], "j"))

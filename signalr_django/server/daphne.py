@@ -1,0 +1,263 @@
+"""The Daphne adapter: the one module that reads Daphne, Twisted and autobahn internals.
+
+ASGI gives an application no backpressure and no way to share one encoded frame among many
+sockets. Under Daphne both are available one level down, and this module is where the
+project reaches for them:
+
+- the autobahn WebSocket protocol behind an ASGI `send` (`functools.partial(
+  server.handle_reply, protocol)`), whose factory prepares a frame once for many sockets;
+- Twisted's TCP transport under it: the bytes it still buffers (`dataBuffer`, `offset`,
+  `_tempDataLen`) are the connection's outbound queue, `pauseProducing`/`resumeProducing`
+  stop and restart reading, and a frame can go straight to the socket when nothing waits;
+- the reactor's start and shutdown hooks (load reports, graceful drain).
+
+Every such attribute is checked when a connection starts (`websocket_outbound`); when one
+is missing (a Daphne or Twisted upgrade renamed it) the connection falls back to the generic
+`QueuedOutbound` and a WARNING says so once, instead of backpressure silently switching
+off. tests/unit/test_daphne_adapter.py pins each attribute on the installed versions.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
+
+from .outbound import Outbound
+
+if TYPE_CHECKING:
+    from ..lifetime.serialized import SerializedMessage
+    from ..protocol import HubProtocol, Payload
+
+logger = logging.getLogger(__name__)
+
+# What the adapter uses, checked per connection (a missing name disables the fast path).
+PROTOCOL_ATTRIBUTES = ("sendMessage", "sendPreparedMessage", "factory", "STATE_OPEN", "state")
+TRANSPORT_ATTRIBUTES = ("dataBuffer", "offset", "_tempDataLen", "pauseProducing", "resumeProducing")
+
+_warned = False
+
+
+def server_protocol(send: Any) -> Any:
+    """The Daphne protocol object behind an ASGI `send`, or None under other servers.
+
+    Daphne passes `functools.partial(server.handle_reply, protocol)`; Channels' session
+    middleware wraps it (`real_send`) without touching WebSocket or body messages, so it
+    is looked through.
+    """
+    for _ in range(8):
+        if isinstance(send, functools.partial) and send.args:
+            return send.args[0]
+        inner = getattr(getattr(send, "__self__", None), "real_send", None)
+        if inner is None:
+            return None
+        send = inner
+    return None
+
+
+def transport_of(protocol: Any) -> Any:
+    """The Twisted transport under a Daphne protocol (WebSocket or HTTP), or None."""
+    transport = getattr(protocol, "transport", None)
+    if transport is None:
+        channel = getattr(protocol, "channel", None)
+        transport = getattr(channel, "transport", None)
+    return transport
+
+
+def _has(obj: Any, names: tuple[str, ...]) -> bool:
+    return obj is not None and all(hasattr(obj, name) for name in names)
+
+
+def _warn_once(what: str) -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        logger.warning(
+            "Daphne's %s lacks attributes signalr_django relies on (a Daphne or Twisted "
+            "upgrade?); connections use the generic ASGI path: slower fan-out, no paused reads.",
+            what,
+        )
+
+
+def backlog(transport: Any) -> int:
+    """Bytes a Twisted transport holds that the peer has not taken yet."""
+    return int(len(transport.dataBuffer) - transport.offset + transport._tempDataLen)
+
+
+def direct_writer(transport: Any) -> Callable[[bytes], None] | None:
+    """A writer that sends on the socket at once when Twisted has nothing queued.
+
+    Twisted's `transport.write` always queues, registers the socket with the event loop and
+    writes on the next loop iteration: two epoll calls and a loop pass per message. For a
+    broadcast to thousands of connections that is most of the cost, so, as asyncio's own
+    transports do, the frame is sent straight away when nothing is waiting, and only the
+    part the kernel did not take goes through Twisted. Plain TCP only (a TLS transport
+    must encrypt, so it keeps Twisted's path); anything unusual also falls back to it.
+    """
+    try:
+        from twisted.internet import tcp
+    except ImportError:  # pragma: no cover - Twisted comes with Daphne
+        return None
+    if type(transport) is not tcp.Server:
+        return None
+    transport = cast(Any, transport)  # Twisted's private buffer attributes are read below
+    sock = transport.socket
+    send = sock.send
+
+    def write(data: bytes) -> None:
+        if (
+            transport._tempDataBuffer
+            or len(transport.dataBuffer) > transport.offset
+            or not transport.connected
+            or transport.disconnecting
+            or transport._writeDisconnected
+        ):
+            transport.write(data)
+            return
+        try:
+            sent = send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            transport.write(data)  # let Twisted notice and report the broken connection
+            return
+        if sent < len(data):
+            transport.write(data[sent:])
+
+    return write
+
+
+class DaphneWebSocketOutbound(Outbound):
+    """Frames go to autobahn's protocol (or straight to the socket); Twisted queues the rest.
+
+    Writing is synchronous: no coroutine, no ASGI message, no per-message dispatch. Fan-out
+    writes one frame prepared once per protocol (`SerializedMessage.prepared`).
+    """
+
+    __slots__ = ("_closed", "_direct", "_factory", "_open", "_prepare", "_protocol", "_transport")
+
+    def __init__(self, protocol: Any, transport: Any) -> None:
+        self._protocol = protocol
+        self._transport = transport
+        self._open = protocol.STATE_OPEN
+        self._factory = protocol.factory
+        self._prepare = protocol.factory.prepareMessage
+        self._closed = False
+        # Compressed connections need autobahn's own framing per message.
+        self._direct = (
+            direct_writer(transport)
+            if getattr(protocol, "_perMessageCompress", None) is None
+            else None
+        )
+
+    def write(self, payload: Payload) -> int:
+        """Frame the record and hand it to the socket; returns Twisted's backlog."""
+        protocol = self._protocol
+        if self._closed or protocol.state != self._open:
+            return 0
+        binary = not isinstance(payload, str)
+        data = payload if binary else payload.encode("utf-8")  # type: ignore[union-attr]
+        direct = self._direct
+        if direct is not None:
+            direct(self._prepare(data, binary).payloadHybi)
+        else:
+            protocol.sendMessage(data, binary)
+        return backlog(self._transport)
+
+    def write_serialized(self, message: SerializedMessage, protocol: HubProtocol) -> int:
+        """Write the message's shared prepared frame (made once for all recipients)."""
+        sink = self._protocol
+        if self._closed or sink.state != self._open:
+            return 0
+        frame = message.prepared(protocol, self._factory)
+        direct = self._direct
+        if direct is not None:
+            direct(frame.payloadHybi)
+        else:
+            sink.sendPreparedMessage(frame)
+        return backlog(self._transport)
+
+    def pending(self) -> int:
+        """What Twisted still buffers for this socket."""
+        return backlog(self._transport)
+
+    def pause_reading(self) -> bool:
+        """Stop reading the socket: the client's TCP window fills and it must wait."""
+        self._transport.pauseProducing()
+        return True
+
+    def resume_reading(self) -> None:
+        """Read the socket again."""
+        self._transport.resumeProducing()
+
+    def close(self) -> None:
+        """Write nothing more (Twisted flushes or drops what it holds when the socket ends)."""
+        self._closed = True
+
+    @property
+    def closed(self) -> bool:
+        """True once closed or the WebSocket left the open state."""
+        return self._closed or self._protocol.state != self._open
+
+
+def websocket_outbound(send: Any) -> DaphneWebSocketOutbound | None:
+    """The Daphne outbound for an accepted WebSocket, or None (not Daphne, or unexpected)."""
+    protocol = server_protocol(send)
+    if protocol is None:
+        return None
+    transport = transport_of(protocol)
+    if not _has(protocol, PROTOCOL_ATTRIBUTES):
+        _warn_once("WebSocket protocol")
+        return None
+    if not _has(transport, TRANSPORT_ATTRIBUTES):
+        _warn_once("transport")
+        return None
+    try:
+        backlog(transport)
+    except (AttributeError, TypeError):
+        _warn_once("transport")
+        return None
+    return DaphneWebSocketOutbound(protocol, transport)
+
+
+def http_backlog(send: Any) -> Callable[[], int] | None:
+    """A function giving the bytes Twisted buffers for an HTTP response (SSE), or None."""
+    transport = transport_of(server_protocol(send))
+    if not _has(transport, TRANSPORT_ATTRIBUTES):
+        return None
+    return lambda: backlog(transport)
+
+
+def _reactor() -> Any:
+    reactor: Any = sys.modules.get("twisted.internet.reactor")
+    if reactor is None or not hasattr(reactor, "addSystemEventTrigger"):
+        return None
+    return reactor
+
+
+def call_when_running(callback: Callable[[], None]) -> bool:
+    """Run `callback` once Daphne's reactor (and its asyncio loop) runs; False if not Daphne."""
+    reactor = _reactor()
+    if reactor is None:
+        return False
+    reactor.callWhenRunning(callback)
+    return True
+
+
+def before_shutdown(coroutine: Callable[[], Awaitable[Any]]) -> bool:
+    """Run `coroutine()` before Daphne's reactor shuts down; False if not Daphne."""
+    reactor = _reactor()
+    if reactor is None:
+        return False
+
+    def trigger() -> Any:
+        import asyncio
+
+        from twisted.internet.defer import Deferred
+
+        return Deferred.fromFuture(asyncio.ensure_future(coroutine()))
+
+    reactor.addSystemEventTrigger("before", "shutdown", trigger)
+    return True
