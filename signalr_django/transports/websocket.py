@@ -23,6 +23,7 @@ from ..dispatch.handler import ConnectionRefused, HubConnectionHandler, ServerSh
 from ..dispatch.session import HandshakeFailed, HubSession
 from ..exceptions import ProtocolError
 from ..protocol import Payload, Sequence, TransferFormat
+from . import ownership
 from .http import AT_LIMIT
 from .http_connection import get_http_manager
 from .negotiate import new_connection_id, read_connection_token, user_key
@@ -94,6 +95,8 @@ async def serve_websocket(
         ):
             await _reject(send)  # unknown, expired or already in use (404/409 over HTTP)
             return
+        if resumed is None and not await ownership.claim_websocket(handler, verified, scope, send):
+            return  # started on another worker, ended there, or the registry is unreachable
     await send({"type": "websocket.accept"})
 
     sink = daphne_protocol(send)
