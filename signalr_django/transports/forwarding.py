@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,10 @@ logger = logging.getLogger(__name__)
 NO_CONNECTION = b"No Connection with that ID"
 MAX_FORWARDED_BODY = 1 << 20
 
+WARN_EVERY = 10.0
+
 _handlers: dict[tuple[int, str], HubConnectionHandler] = {}
+_last_warning = -WARN_EVERY
 _disconnects: dict[str, asyncio.Event] = {}
 
 
@@ -148,7 +152,7 @@ async def _serve(
         return
     identity = read_identity(request.get("id"), rid, handler.lifetime.key)
     if identity is None:
-        logger.warning("Refused a forwarded request without a valid identity")
+        _warn_refused()
         with contextlib.suppress(BackplaneError):
             await _refuse(backplane, reply_to, rid)
         return
@@ -201,3 +205,12 @@ async def _refuse(backplane: Backplane, reply_to: str, rid: str) -> None:
         {"type": "http.response.body", "body": body},
     ):
         await backplane.send_to(reply_to, {"type": "signalr.stream", "i": rid, "m": message})
+
+
+def _warn_refused() -> None:
+    """One WARNING per WARN_EVERY seconds: whoever writes to the layer cannot flood the log."""
+    global _last_warning
+    now = time.monotonic()
+    if now - _last_warning >= WARN_EVERY:
+        _last_warning = now
+        logger.warning("Refused a forwarded request without a valid identity")
