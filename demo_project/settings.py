@@ -100,9 +100,10 @@ else:
 # Split deployment (scripts/split): gunicorn serves the site, Daphne workers serve the hub.
 # DEMO_WORKERS lists the workers' public URLs; negotiate on the site redirects clients to the
 # least loaded one, which needs a cache all processes share (Redis) for the load reports.
+# Workers sharing a Redis layer also claim connection tokens in that cache.
 DEMO_WORKERS = [w for w in os.environ.get("DEMO_WORKERS", "").split(",") if w]
 DEMO_SITE_URL = os.environ.get("DEMO_SITE_URL", "http://127.0.0.1:8000")
-if DEMO_WORKERS and os.environ.get("REDIS_URL"):
+if os.environ.get("REDIS_URL"):
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",

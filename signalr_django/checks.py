@@ -79,7 +79,27 @@ def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[checks.Chec
         )
         messages.extend(_classic_socket_timeout(layers.get(options.CHANNEL_LAYER, {})))
     messages.extend(_hubs_in_wsgi_urls())
+    shared_layer = bool(backend) and not backend.endswith("InMemoryChannelLayer")
+    if shared_layer and options.BACKPLANE != "none":
+        messages.extend(_process_local_cache(settings, options.LOAD_CACHE))
     return messages
+
+
+def _process_local_cache(settings: Any, alias: str) -> list[checks.CheckMessage]:
+    """W006: connection claims (transports/ownership.py) need a cache the workers share."""
+    caches = getattr(settings, "CACHES", None) or {}
+    backend = str(caches.get(alias, {}).get("BACKEND", "locmem.LocMemCache"))
+    if not backend.endswith(("locmem.LocMemCache", "dummy.DummyCache")):
+        return []
+    return [
+        checks.Warning(
+            f"The cache '{alias}' (SIGNALR['LOAD_CACHE']) is not shared between processes: "
+            "with several workers, one connection token could be used on two of them, or "
+            "again on another worker after its connection ended.",
+            hint="Point it at Redis: django.core.cache.backends.redis.RedisCache.",
+            id="signalr.W006",
+        )
+    ]
 
 
 def _classic_socket_timeout(config: dict[str, Any]) -> list[checks.CheckMessage]:

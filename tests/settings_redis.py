@@ -22,10 +22,13 @@ CHANNEL_LAYERS = {
     }
 }
 
+# The cache (load reports, connection claims) may be reached by another route than the
+# layer (SIGNALR_TEST_CACHE_URL), so a test can make only the cache unreachable.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": _url.rsplit("/", 1)[0] + "/1",
+        "LOCATION": os.environ.get("SIGNALR_TEST_CACHE_URL") or _url.rsplit("/", 1)[0] + "/1",
+        "OPTIONS": {"socket_timeout": 5, "socket_connect_timeout": 5},
     }
 }
 

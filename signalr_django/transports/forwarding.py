@@ -7,6 +7,11 @@ worker relays the whole HTTP exchange to the owner over the channel layer: the r
 (method, path, headers, body) goes to the owner's channel, the owner runs it through its own
 endpoint, and the response events (status, then body chunks, streamed for SSE) come back on
 the relaying worker's channel. A client leaving is relayed too, so the owner sees it.
+
+The relaying worker authenticates the request first (session cookie or bearer token, as the
+owner would) and sends the user along as a signed identity bound to the request id (see
+`identity`); the owner serves the request as that user and refuses one without a valid
+identity, so nobody who can write to the channel layer can act as another user.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from ..lifetime.backplane import Backplane, BackplaneError
+from .identity import read_identity, sign_identity
 
 if TYPE_CHECKING:
     from ..dispatch.handler import HubConnectionHandler
@@ -27,7 +34,10 @@ logger = logging.getLogger(__name__)
 NO_CONNECTION = b"No Connection with that ID"
 MAX_FORWARDED_BODY = 1 << 20
 
+WARN_EVERY = 10.0
+
 _handlers: dict[tuple[int, str], HubConnectionHandler] = {}
+_last_warning = -WARN_EVERY
 _disconnects: dict[str, asyncio.Event] = {}
 
 
@@ -61,8 +71,9 @@ async def forward(
     scope: dict[str, Any],
     receive: Any,
     send: Any,
+    user: Any,
 ) -> None:
-    """Relay one HTTP exchange to the worker that owns the connection."""
+    """Relay one HTTP exchange, made by `user`, to the worker that owns the connection."""
     from .http import respond
 
     body = b""
@@ -90,6 +101,7 @@ async def forward(
         "hd": [[k, v] for k, v in scope.get("headers", ())],
         "c": list(scope["client"]) if scope.get("client") else None,
         "b": body,
+        "id": sign_identity(user, rid, handler.lifetime.key),
     }
     watcher = asyncio.ensure_future(_watch_disconnect(backplane, owner, rid, receive))
     try:
@@ -134,8 +146,16 @@ async def _serve(
     """Run a forwarded request through this worker's endpoint; stream the response back."""
     from .http import serve_connection_request
 
-    rid = request["i"]
-    reply_to = request["o"]
+    rid = request.get("i")
+    reply_to = request.get("o")
+    if not isinstance(rid, str) or not isinstance(reply_to, str):
+        return
+    identity = read_identity(request.get("id"), rid, handler.lifetime.key)
+    if identity is None:
+        _warn_refused()
+        with contextlib.suppress(BackplaneError):
+            await _refuse(backplane, reply_to, rid)
+        return
     gone = asyncio.Event()
     _disconnects[rid] = gone
     delivered = False
@@ -146,7 +166,7 @@ async def _serve(
         "query_string": request.get("q", b""),
         "headers": [(bytes(k), bytes(v)) for k, v in request.get("hd", ())],
         "client": tuple(request["c"]) if request.get("c") else None,
-        "signalr_forwarded": True,
+        "signalr_forwarded": identity,
     }
 
     async def receive() -> dict[str, Any]:
@@ -171,3 +191,26 @@ async def _serve(
         logger.exception("Forwarded request failed")
     finally:
         _disconnects.pop(rid, None)
+
+
+async def _refuse(backplane: Backplane, reply_to: str, rid: str) -> None:
+    """Answer 401 to a forwarded request whose identity did not verify."""
+    body = b"Forwarded request refused: no valid identity."
+    headers = [
+        [b"content-type", b"text/plain; charset=utf-8"],
+        [b"content-length", b"%d" % len(body)],
+    ]
+    for message in (
+        {"type": "http.response.start", "status": 401, "headers": headers},
+        {"type": "http.response.body", "body": body},
+    ):
+        await backplane.send_to(reply_to, {"type": "signalr.stream", "i": rid, "m": message})
+
+
+def _warn_refused() -> None:
+    """One WARNING per WARN_EVERY seconds: whoever writes to the layer cannot flood the log."""
+    global _last_warning
+    now = time.monotonic()
+    if now - _last_warning >= WARN_EVERY:
+        _last_warning = now
+        logger.warning("Refused a forwarded request without a valid identity")

@@ -18,13 +18,14 @@ from ..conf import HubOptions
 from ..core.load import over_limit
 from ..dispatch.handler import HubConnectionHandler
 from ..server import QueuedOutbound, response_backlog
-from . import forwarding
+from . import forwarding, ownership
 from .http_connection import (
     LONG_POLLING,
     SERVER_SENT_EVENTS,
     HttpConnection,
     get_http_manager,
 )
+from .identity import ForwardedIdentity
 from .negotiate import (
     error_body,
     make_connection_token,
@@ -188,15 +189,24 @@ async def serve_connection_request(
         await drain_body(receive)
         await respond(send, 400, b"Connection ID required", headers=cors)
         return
-    try:
-        user = await authenticate(scope, options)
-    except AuthenticationFailed as exc:
-        await drain_body(receive)
-        await respond(
-            send, 401, str(exc).encode(), headers=[(b"www-authenticate", b"Bearer"), *cors]
-        )
-        return
-    verified = read_connection_token(token, user_key(user))
+    # A forwarded request comes with the identity its first worker authenticated (signed,
+    # verified by forwarding): the token is checked against it, and the full user is only
+    # needed if this request starts the connection.
+    identity: ForwardedIdentity | None = scope.get("signalr_forwarded")
+    user: Any = None
+    if identity is not None:
+        key = identity.user_key
+    else:
+        try:
+            user = await authenticate(scope, options)
+        except AuthenticationFailed as exc:
+            await drain_body(receive)
+            await respond(
+                send, 401, str(exc).encode(), headers=[(b"www-authenticate", b"Bearer"), *cors]
+            )
+            return
+        key = user_key(user)
+    verified = read_connection_token(token, key)
     if verified is None:
         await drain_body(receive)
         await respond(send, 404, NO_CONNECTION, headers=cors)
@@ -207,10 +217,10 @@ async def serve_connection_request(
         backplane is not None
         and verified.owner
         and verified.owner != await backplane.start()
-        and not scope.get("signalr_forwarded")
+        and identity is None
         and handler.lifetime.connections.get(connection_id) is None
     ):
-        await forwarding.forward(backplane, verified.owner, handler, scope, receive, send)
+        await forwarding.forward(backplane, verified.owner, handler, scope, receive, send, user)
         return
     manager = get_http_manager(handler)
     connection = manager.get(connection_id)
@@ -257,11 +267,25 @@ async def serve_connection_request(
         if not origin_allowed(scope, options):
             await respond(send, 403, b"Origin not allowed", headers=cors)
             return
+        if identity is not None:
+            user = await identity.user()  # the model instance: one query, at start only
+            if user is None:
+                await respond(send, 404, NO_CONNECTION, headers=cors)  # the user is gone
+                return
         if not await hub_allows(handler.hub_cls, user):
             await respond(send, 403, b"Forbidden", headers=cors)
             return
         if over_limit():
             await respond(send, 503, AT_LIMIT, headers=[(b"retry-after", RETRY_AFTER), *cors])
+            return
+        try:
+            mine = await ownership.claim_for(handler, verified)
+        except ownership.RegistryUnavailable:
+            headers = [(b"retry-after", RETRY_AFTER), *cors]
+            await respond(send, 503, ownership.UNAVAILABLE, headers=headers)
+            return
+        if not mine or manager.get(connection_id) is not None:
+            await respond(send, 404, NO_CONNECTION, headers=cors)  # started elsewhere or ended
             return
         connection = manager.create(connection_id, requested, scope, user)
         if not sse:

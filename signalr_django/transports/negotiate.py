@@ -3,7 +3,9 @@
 The connection token is stateless: it carries the public connection id, the time it was
 issued and an HMAC over both and the user that negotiated, keyed by SECRET_KEY. Any worker
 can verify it without shared state (the basis for running without sticky sessions), nobody
-can forge one, and a token taken from one user is useless to another.
+can forge one, and a token taken from one user is useless to another. Starting a connection
+with a token also claims its id in the workers' shared cache (see `ownership`), so a token
+starts one connection, on one worker, once.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from ..exceptions import ProtocolError
 from ..protocol import Sequence, TransferFormat
 from ..server import QueuedOutbound, websocket_outbound
 from ..server.outbound import Outbound
+from . import ownership
 from .http import AT_LIMIT
 from .http_connection import get_http_manager
 from .negotiate import new_connection_id, read_connection_token, user_key
@@ -90,6 +91,8 @@ async def serve_websocket(
         connection_id = verified.public_id(token)
         stateful = verified.stateful
         resumed = handler.resumable.pop(connection_id, None)
+        if resumed is None and stateful and connection_id in handler.lifetime.connections:
+            resumed = await _take_over(handler, connection_id)
         if resumed is None and (
             time.time() - verified.issued > options.DISCONNECT_TIMEOUT + 5
             or connection_id in handler.lifetime.connections
@@ -98,8 +101,8 @@ async def serve_websocket(
         ):
             await _reject(send)  # unknown, expired or already in use (404/409 over HTTP)
             return
-    if resumed is None and stateful and token is not None:
-        resumed = await _take_over(handler, connection_id)
+        if resumed is None and not await ownership.claim_websocket(handler, verified, scope, send):
+            return  # started on another worker, ended there, or the registry is unreachable
     await send({"type": "websocket.accept"})
 
     outbound = websocket_outbound(send)

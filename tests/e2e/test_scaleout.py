@@ -86,6 +86,21 @@ def test_no_sticky_sessions(cluster: dict[str, Server], transport: str) -> None:
     assert min(out["counts"]) >= 1, out["counts"]
 
 
+@pytest.mark.parametrize("transport", ["LongPolling", "ServerSentEvents"])
+@pytest.mark.parametrize("auth", ["session", "bearer"])
+def test_no_sticky_sessions_with_authenticated_users(
+    cluster: dict[str, Server], transport: str, auth: str
+) -> None:
+    """Session-cookie and bearer clients keep their identity on forwarded requests."""
+    out = run("roundRobinAuth", cluster, SIGNALR_TRANSPORT=transport, AUTH_MODE=auth)
+    assert out["who"] == [f"rr-{auth}"] * 4
+    assert out["admin"] == "admin ok"  # the owner loaded the user with its permissions
+    assert out["info"]["transport"] == transport
+    assert out["info"]["user"] == out["id"]
+    assert out["received"] == ["caller", "direct", "user"]
+    assert min(out["counts"]) >= 3, out["counts"]
+
+
 def test_negotiate_on_the_wsgi_site_redirects_to_the_least_loaded_worker(
     cluster: dict[str, Server],
 ) -> None:

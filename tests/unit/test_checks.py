@@ -61,3 +61,22 @@ def test_hubs_in_the_wsgi_urlconf() -> None:
     """map_hub patterns in ROOT_URLCONF are served by WSGI, which cannot hold them."""
     assert "signalr.W003" in run(check_deployment, ROOT_URLCONF="tests.unit.wsgi_hub_urls")
     assert "signalr.W003" not in run(check_deployment)
+
+
+def test_connection_claims_need_a_shared_cache() -> None:
+    """With a Redis layer, a process-local LOAD_CACHE cannot hold connection claims."""
+    pubsub = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:6379"]},
+        }
+    }
+    local = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    shared = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache"}}
+    assert "signalr.W006" in run(check_deployment, CHANNEL_LAYERS=pubsub, CACHES=local)
+    assert "signalr.W006" not in run(check_deployment, CHANNEL_LAYERS=pubsub, CACHES=shared)
+    memory = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    assert "signalr.W006" not in run(check_deployment, CHANNEL_LAYERS=memory, CACHES=local)
+    assert "signalr.W006" not in run(
+        check_deployment, CHANNEL_LAYERS=pubsub, CACHES=local, SIGNALR={"BACKPLANE": "none"}
+    )

@@ -617,6 +617,46 @@ export async function roundRobin(base) {
   return out;
 }
 
+// Session-cookie or bearer clients (AUTH_MODE) through the round-robin proxy: requests that
+// land on the worker not holding the connection are forwarded with the user's identity.
+export async function roundRobinAuth(base) {
+  const mode = process.env.AUTH_MODE;
+  const login = await fetch(`${base}/make-user?name=rr-${mode}&perm=1`);
+  assert.equal(login.status, 200);
+  const { id, token } = await login.json();
+  const cookie = login.headers.get("set-cookie").split(";")[0];
+  const options = mode === "session" ? { headers: { Cookie: cookie } } : { accessTokenFactory: () => token };
+  const proxy = await roundRobinProxy([base, process.env.WORKER_B]);
+  const direct = await started(process.env.WORKER_B);
+  const out = { id };
+  try {
+    const auth = connect(proxy.url, "/hubs/auth", options);
+    await auth.start();
+    out.who = [];
+    for (let i = 0; i < 4; i++) out.who.push(await auth.invoke("WhoAmI"));
+    out.admin = await auth.invoke("AdminOnly");
+    await auth.stop();
+    const c = connect(proxy.url, "/hubs/test", options);
+    const box = inbox(c);
+    await c.start();
+    const echoes = [];
+    for (let i = 0; i < 6; i++) echoes.push(await c.invoke("Echo", i));
+    assert.deepEqual(echoes, [0, 1, 2, 3, 4, 5]);
+    out.info = await c.invoke("ConnectionInfo");
+    await c.invoke("SendToCaller", "caller");
+    await direct.invoke("SendToUser", id, "user");
+    await direct.invoke("SendToClient", c.connectionId, "direct");
+    await box.wait(3, 15000);
+    out.received = box.items.map((m) => m[1]).sort();
+    await c.stop();
+  } finally {
+    await direct.stop();
+    proxy.close();
+  }
+  out.counts = proxy.counts;
+  return out;
+}
+
 export async function redirect(base) {
   const wsgi = process.env.WSGI;
   const seen = [];
