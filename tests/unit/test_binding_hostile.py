@@ -105,6 +105,7 @@ ANNOTATIONS: list[Any] = [
 
 HUGE = 10**400
 
+
 def _pairs_dict(pairs: list[tuple[Any, Any]]) -> Any:
     try:
         return dict(pairs)
