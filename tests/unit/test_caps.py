@@ -386,3 +386,51 @@ async def test_group_caps_are_enforced_by_the_worker_holding_the_connection() ->
     finally:
         for backplane in backplanes:
             await backplane.stop()
+
+
+class DetailedCapsHub(CapsHub):
+    options = {**CapsHub.options, "ENABLE_DETAILED_ERRORS": True}
+
+    async def ask_other(self, connection_id: str) -> Any:
+        return await self.clients.client(connection_id).invoke("GetValue")
+
+
+async def test_detailed_errors_show_the_binding_text_and_other_clients_gone_are_quiet(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake = FakeClient("detailed1")
+    fake.connection = HubConnection(
+        "detailed1",
+        DetailedCapsHub,
+        hub_options(DetailedCapsHub),
+        JsonHubProtocol(),
+        {},
+        "WebSockets",
+        fake.connection._writer,
+    )
+    handler = get_handler(DetailedCapsHub)
+    await handler.connected(fake.connection)
+
+    async def send(message: Any) -> None:
+        await get_dispatcher(DetailedCapsHub).dispatch(fake.connection, message)
+
+    try:
+        with caplog.at_level(logging.WARNING):
+            await send(Invocation("Half", [10**400], "h"))
+            assert (await fake.completion("h"))["error"] == (
+                "Failed to invoke 'Half' due to an error on the server. InvalidDataException: "
+                "Error binding arguments. Make sure that the types of the provided values "
+                "match the types of the hub method being invoked."
+            )
+            # A client result from a connection that does not exist: the caller's call
+            # fails, with one warning line and no traceback; the id shown is not a token.
+            await send(Invocation("AskOther", ["gone.6650a1.n0.b3duZXI.c2lnbmF0dXJl"], "o"))
+            error = (await fake.completion("o"))["error"]
+            assert error == (
+                "An unexpected error occurred invoking 'AskOther' on the server. "
+                "ConnectionGoneError: Connection 'gone' does not exist."
+            )
+        no_tracebacks(caplog)
+        assert any("disconnected" in r.getMessage() for r in caplog.records)
+    finally:
+        await handler.disconnected(fake.connection, None)
