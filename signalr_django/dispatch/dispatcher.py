@@ -322,7 +322,7 @@ class HubDispatcher:
             if invocation_id is not None:
                 await connection.send(Completion(invocation_id, result=result))
         except Exception as exc:
-            _log_failure(connection, descriptor.name, exc)
+            _log_failure(connection, descriptor.name, exc, invocation_id is None)
             if invocation_id is not None:
                 detailed = connection.options.ENABLE_DETAILED_ERRORS
                 error = errors.build_error(errors.invoke_failed(target), exc, detailed)
@@ -436,12 +436,16 @@ class HubDispatcher:
             connection.slot_waiters.clear()
 
 
-def _log_failure(connection: HubConnection, method: str, exc: Exception) -> None:
+def _log_failure(
+    connection: HubConnection, method: str, exc: Exception, unanswered: bool = False
+) -> None:
     """Log what a hub method raised: a traceback only for what the developer must fix.
 
-    A HubException is the method's deliberate answer (not logged); a cap reached and a
-    client that disconnected before answering are the client's doing (one rate-limited
-    line; nothing when the connection that ended is this one, which `fail_all` reported).
+    A HubException is the method's deliberate answer, sent to the caller (not logged; when
+    the invocation expects no answer, one rate-limited line says what nobody will see); a
+    cap reached and a client that disconnected before answering are the client's doing
+    (one rate-limited line; nothing when the connection that ended is this one, which
+    `fail_all` reported).
     """
     if isinstance(exc, LimitExceededError):
         warn_limited(
@@ -453,7 +457,14 @@ def _log_failure(connection: HubConnection, method: str, exc: Exception) -> None
             target=logger,
         )
     elif isinstance(exc, HubException):
-        return
+        if unanswered:
+            warn_limited(
+                "hub-exception",
+                "Hub method %s raised for a non-blocking invocation: %s",
+                method,
+                exc,
+                target=logger,
+            )
     elif isinstance(exc, ConnectionGoneError):
         if not connection.closed:
             warn_limited(
