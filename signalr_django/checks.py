@@ -34,6 +34,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="signalr.W001",
             )
         )
+    messages.extend(_check_caps(options))
     if options.BACKPLANE not in ("auto", "channel_layer", "none"):
         messages.append(
             checks.Error(
@@ -42,6 +43,34 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             )
         )
     return messages
+
+
+CAPS = (
+    "MAXIMUM_PARALLEL_STREAMS_PER_CLIENT",
+    "MAXIMUM_PARALLEL_UPLOAD_STREAMS_PER_CLIENT",
+    "MAXIMUM_PENDING_CLIENT_RESULTS_PER_CLIENT",
+    "MAXIMUM_GROUPS_PER_CLIENT",
+    "MAXIMUM_GROUP_NAME_LENGTH",
+    "MAXIMUM_USER_ID_LENGTH",
+)
+
+
+def _check_caps(options: Any) -> list[checks.CheckMessage]:
+    """E010: a per-connection cap is a whole number (0 forbids the feature) or None (no cap)."""
+    wrong = [
+        name
+        for name in CAPS
+        if (value := getattr(options, name)) is not None and (type(value) is not int or value < 0)
+    ]
+    if not wrong:
+        return []
+    return [
+        checks.Error(
+            f"SIGNALR[{', '.join(map(repr, wrong))}] must be a whole number or None.",
+            hint="None removes the cap; see the README's Guarantees and limits.",
+            id="signalr.E010",
+        )
+    ]
 
 
 def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:

@@ -26,6 +26,29 @@ class HubOptions:
     MAXIMUM_RECEIVE_MESSAGE_SIZE: int = 32 * 1024
     MAXIMUM_PARALLEL_INVOCATIONS_PER_CLIENT: int = 1
     STREAM_BUFFER_CAPACITY: int = 10
+    # Per-connection caps (see the README's "Guarantees and limits"). ASP.NET Core has no
+    # equivalent of these; each bounds what one client can make a worker hold, and going
+    # over one fails only that call (a Completion error naming the setting). None: no cap.
+    #
+    # Server-to-client streams running at once: each is a task and an async generator
+    # (~2.5 KiB) plus what the hub method holds. 100 leaves room for a client subscribing
+    # to many feeds while keeping one connection's share under a MiB.
+    MAXIMUM_PARALLEL_STREAMS_PER_CLIENT: int | None = 100
+    # Client-to-server streams open at once: each may queue STREAM_BUFFER_CAPACITY items
+    # of up to MAXIMUM_RECEIVE_MESSAGE_SIZE (320 KiB with the defaults), so the cap is low.
+    MAXIMUM_PARALLEL_UPLOAD_STREAMS_PER_CLIENT: int | None = 10
+    # Client results awaiting this client's answer: a waiting call gives its invocation
+    # slot back (as in ASP.NET Core), so without a cap a client that never answers can make
+    # the server hold any number of suspended hub calls.
+    MAXIMUM_PENDING_CLIENT_RESULTS_PER_CLIENT: int | None = 100
+    # Groups one connection belongs to: each membership costs memory here and, with a
+    # backplane, a channel-layer subscription. 1,000 covers per-item subscription schemes.
+    MAXIMUM_GROUPS_PER_CLIENT: int | None = 1000
+    # Group names and user ids, in characters. 1,024 is generous for any readable name or
+    # id (a UUID has 36, an e-mail address at most 254) and bounds what every membership
+    # and every user entry stores.
+    MAXIMUM_GROUP_NAME_LENGTH: int | None = 1024
+    MAXIMUM_USER_ID_LENGTH: int | None = 1024
     ENABLE_DETAILED_ERRORS: bool = False
     SUPPORTED_PROTOCOLS: tuple[str, ...] | None = None
     TRANSPORTS: tuple[str, ...] = ("WebSockets", "ServerSentEvents", "LongPolling")

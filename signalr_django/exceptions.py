@@ -41,3 +41,17 @@ class BackplaneError(Exception):
     Deliveries to connections of the sending process have already happened when it is
     raised; what failed is the part that had to cross to other workers.
     """
+
+
+class LimitExceededError(HubException):
+    """A per-connection cap was reached: the call that would exceed it fails, nothing else.
+
+    A HubException, so the caller's Completion always carries the message (which names the
+    setting to raise); the connection and every other connection carry on.
+    """
+
+    def __init__(self, what: str, setting: str, limit: int) -> None:
+        super().__init__(f"{what} (limit {limit}, setting {setting}).")
+        self.what = what
+        self.setting = setting
+        self.limit = limit

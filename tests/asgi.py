@@ -17,6 +17,7 @@ from signalr_django import map_hub  # noqa: E402
 
 from .testapp.hubs import (  # noqa: E402
     AuthHub,
+    CapsHub,
     DetailedHub,
     NoWebSocketsHub,
     StatefulHub,
@@ -31,6 +32,7 @@ hubs = [
     map_hub("hubs/auth", AuthHub),
     map_hub("hubs/watch", WatchHub),
     map_hub("hubs/stateful", StatefulHub),
+    map_hub("hubs/caps", CapsHub),
 ]
 
 # Served over HTTP only: the WebSocket router below does not route them, so upgrades fail

@@ -29,6 +29,7 @@ from ..protocol import (
     StreamItem,
 )
 from ..server.outbound import Outbound, QueuedOutbound
+from .logs import safe_id, warn_limited
 
 if TYPE_CHECKING:
     from ..conf import HubOptions
@@ -177,12 +178,12 @@ class HubConnection:
         limit = self.options.OUTBOUND_BUFFER_LIMIT
         if limit and queued > limit and not self.aborted:
             from .heartbeat import slow_consumer_close
-            from .logs import warn_limited
 
             warn_limited(
-                "slow-consumer",
-                "Closed a connection whose client did not read: %d bytes waited (limit %d, "
-                "OUTBOUND_BUFFER_LIMIT).",
+                "slow-reader",
+                "Closed connection %s: its client did not keep up, %d bytes waited for it "
+                "(limit %d, OUTBOUND_BUFFER_LIMIT).",
+                safe_id(self.connection_id),
                 queued,
                 limit,
             )
@@ -330,7 +331,7 @@ class HubConnection:
                 )
             scope.release_slot()
         if self._closed:
-            raise ConnectionGoneError(f"Connection '{self.connection_id}' disconnected.")
+            raise ConnectionGoneError(f"Connection '{safe_id(self.connection_id)}' disconnected.")
         if self.pending_results is None:
             self.pending_results = PendingResults()
         invocation_id = next_invocation_id()

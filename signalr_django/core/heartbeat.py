@@ -20,6 +20,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import Ack, Close, Ping
+from .logs import safe_id
 
 if TYPE_CHECKING:
     from .connection import HubConnection
@@ -70,7 +71,9 @@ class Heartbeat:
                     try:
                         connection.send_nowait(Ack(ack))
                     except Exception:
-                        logger.debug("Ack to %s failed", connection.connection_id, exc_info=True)
+                        logger.debug(
+                            "Ack to %s failed", safe_id(connection.connection_id), exc_info=True
+                        )
             options = connection.options
             if (
                 connection.client_pinged
@@ -96,7 +99,9 @@ class Heartbeat:
                 try:
                     connection.write(ping, False)
                 except Exception:
-                    logger.debug("Ping to %s failed", connection.connection_id, exc_info=True)
+                    logger.debug(
+                        "Ping to %s failed", safe_id(connection.connection_id), exc_info=True
+                    )
 
 
 _heartbeats: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Heartbeat] = (

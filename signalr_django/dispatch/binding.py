@@ -2,7 +2,11 @@
 
 A converter is built once per parameter when the hub is described, so an invocation pays
 only for the conversions its parameters need; unannotated and `Any` parameters cost nothing.
-Every failure raises BindingError, which fails the one invocation (never the connection).
+Every failure raises BindingError, which fails the one invocation (never the connection):
+the converters check what they can, and `converter_for` wraps the outermost one so that
+anything else a hostile value provokes (OverflowError from a 400-digit integer given to a
+`float`, TypeError from unhashable items of a `set`, RecursionError, an exception from a
+dataclass's `__post_init__` or a pydantic validator) becomes a BindingError too.
 """
 
 from __future__ import annotations
@@ -46,7 +50,10 @@ def _int(value: Any) -> int:
 
 def _float(value: Any) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise BindingError("The number is too large for a float.") from None
     raise _fail("a number", value)
 
 
@@ -99,15 +106,29 @@ def _uuid(value: Any) -> uuid.UUID:
     raise _fail("a UUID", value)
 
 
+# .NET's System.Decimal: 96-bit integers scaled by up to 28 decimal places. Larger (or
+# non-finite) values are refused rather than handed to the hub: `int()` or `f"{d:f}"` of
+# Decimal("1e999999999") would take the worker's memory.
+_DECIMAL_MAX = decimal.Decimal(2**96 - 1)
+_DECIMAL_MIN_EXPONENT = -28
+
+
 def _decimal(value: Any) -> decimal.Decimal:
+    result: decimal.Decimal
     if isinstance(value, str | int) and not isinstance(value, bool):
         try:
-            return decimal.Decimal(value)
-        except decimal.InvalidOperation:
+            result = decimal.Decimal(value)
+        except (decimal.InvalidOperation, ValueError):
             raise BindingError("Expected a decimal number.") from None
-    if isinstance(value, float):
-        return decimal.Decimal(repr(value))
-    raise _fail("a decimal number", value)
+    elif isinstance(value, float):
+        result = decimal.Decimal(repr(value))
+    else:
+        raise _fail("a decimal number", value)
+    if not result.is_finite() or result.copy_abs() > _DECIMAL_MAX:
+        raise BindingError("The number is outside the range of a decimal.")
+    if result and result.adjusted() < _DECIMAL_MIN_EXPONENT:
+        raise BindingError("The number is outside the range of a decimal.")
+    return result
 
 
 def _enum(cls: type[enum.Enum]) -> Converter:
@@ -116,13 +137,13 @@ def _enum(cls: type[enum.Enum]) -> Converter:
     def convert(value: Any) -> Any:
         try:
             return cls(value)
-        except ValueError:
+        except (ValueError, TypeError):
             pass
         if isinstance(value, str):
             member = by_name.get(value.lower())
             if member is not None:
                 return member
-        raise BindingError(f"{value!r} is not a valid {cls.__name__}.")
+        raise _fail(f"a {cls.__name__}", value)
 
     return convert
 
@@ -131,7 +152,7 @@ def _dataclass(cls: type) -> Converter:
     hints = typing.get_type_hints(cls)
     fields: dict[str, tuple[str, Converter | None]] = {}
     for f in dataclasses.fields(cls):
-        conv = converter_for(hints.get(f.name, Any))
+        conv = _converter_for(hints.get(f.name, Any))
         fields[f.name.lower()] = (f.name, conv)
         fields[camel_case(f.name).lower()] = (f.name, conv)
         fields[f.name.replace("_", "").lower()] = (f.name, conv)
@@ -150,8 +171,8 @@ def _dataclass(cls: type) -> Converter:
             kwargs[name] = conv(item) if conv is not None else item
         try:
             return cls(**kwargs)
-        except TypeError as exc:
-            raise BindingError(str(exc)) from None
+        except Exception as exc:  # missing fields, or __post_init__ refusing the values
+            raise BindingError(f"Cannot build {cls.__name__}: {exc}") from None
 
     return convert
 
@@ -160,9 +181,12 @@ def _sequence(item: Converter | None, factory: Callable[[Any], Any]) -> Converte
     def convert(value: Any) -> Any:
         if not isinstance(value, list | tuple):
             raise _fail("an array", value)
-        if item is None:
-            return factory(value)
-        return factory([item(v) for v in value])
+        try:
+            if item is None:
+                return factory(value)
+            return factory([item(v) for v in value])
+        except TypeError:  # a set or frozenset of unhashable items
+            raise BindingError("The array's items cannot be collected as asked.") from None
 
     return convert
 
@@ -171,7 +195,10 @@ def _mapping(key: Converter | None, item: Converter | None) -> Converter:
     def convert(value: Any) -> Any:
         if not isinstance(value, Mapping):
             raise _fail("an object", value)
-        return {(key(k) if key else k): (item(v) if item else v) for k, v in value.items()}
+        try:
+            return {(key(k) if key else k): (item(v) if item else v) for k, v in value.items()}
+        except TypeError:  # unhashable keys (MessagePack maps may have any key)
+            raise BindingError("The object's keys cannot be used as asked.") from None
 
     return convert
 
@@ -186,7 +213,7 @@ def _union(arms: list[Converter | None], optional: bool) -> Converter | None:
         for arm in arms:
             try:
                 return arm(value)  # type: ignore[misc]
-            except BindingError:
+            except Exception:  # the arm's own checks, or whatever the value provoked
                 continue
         raise BindingError(f"{type(value).__name__} fits none of the accepted types.")
 
@@ -217,7 +244,30 @@ _SIMPLE: dict[Any, Converter] = {
 
 
 def converter_for(annotation: Any) -> Converter | None:
-    """A converter for values bound to `annotation`; None when values pass unchanged."""
+    """A converter for values bound to `annotation`; None when values pass unchanged.
+
+    The converter raises BindingError and nothing else (but MemoryError and the like).
+    """
+    inner = _converter_for(annotation)
+    return None if inner is None else _guarded(inner)
+
+
+def _guarded(conv: Converter) -> Converter:
+    def convert(value: Any) -> Any:
+        try:
+            return conv(value)
+        except BindingError:
+            raise
+        except RecursionError:
+            raise BindingError("The value is nested too deeply.") from None
+        except Exception as exc:
+            raise BindingError(f"The value does not fit: {type(exc).__name__}.") from None
+
+    return convert
+
+
+def _converter_for(annotation: Any) -> Converter | None:
+    """`converter_for` without the guard (nested converters are guarded by the outermost)."""
     if annotation is Any or annotation is object or annotation is inspect.Parameter.empty:
         return None
     simple = _SIMPLE.get(annotation)
@@ -227,29 +277,32 @@ def converter_for(annotation: Any) -> Converter | None:
     args = typing.get_args(annotation)
     if origin is typing.Union or origin is types.UnionType:
         optional = type(None) in args
-        arms = [converter_for(a) for a in args if a is not type(None)]
+        arms = [_converter_for(a) for a in args if a is not type(None)]
         return _union(arms, optional)
     if origin is typing.Annotated:
-        return converter_for(args[0])
+        return _converter_for(args[0])
     if origin in (list, typing.Sequence, set, frozenset, tuple) or (
         origin is not None and _is_abc(origin, "Sequence", "Iterable", "Set")
     ):
         factory: Callable[[Any], Any] = origin if origin in (set, frozenset, tuple) else list
-        item = converter_for(args[0]) if args and args[-1] is not Ellipsis else None
+        item = _converter_for(args[0]) if args and args[-1] is not Ellipsis else None
         if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-            item = converter_for(args[0])
+            item = _converter_for(args[0])
         return _not_none(_sequence(item, factory))
     if origin is dict or (origin is not None and _is_abc(origin, "Mapping")):
-        key = converter_for(args[0]) if args else None
-        item = converter_for(args[1]) if len(args) > 1 else None
+        key = _converter_for(args[0]) if args else None
+        item = _converter_for(args[1]) if len(args) > 1 else None
         return _not_none(_mapping(key, item))
     if origin is typing.Literal:
         allowed = set(args)
 
         def literal(value: Any) -> Any:
-            if value in allowed:
-                return value
-            raise BindingError(f"{value!r} is not one of {sorted(map(repr, allowed))}.")
+            try:
+                if value in allowed:
+                    return value
+            except TypeError:  # unhashable (a list or an object)
+                pass
+            raise _fail(f"one of {sorted(map(repr, allowed))}", value)
 
         return literal
     if isinstance(annotation, type):

@@ -6,7 +6,13 @@ method awaits; `MAXIMUM_PARALLEL_INVOCATIONS_PER_CLIENT` (default 1) bounds how 
 at once, and a further invocation waits in a short per-connection queue (in order) while
 the transport stops reading the socket (HubConnection.queue_invocation). The read loop
 itself goes on, so it still sees the transport close. Streaming invocations and methods
-with client-to-server streams take no slot.
+with client-to-server streams take no slot; their own caps
+(`MAXIMUM_PARALLEL_STREAMS_PER_CLIENT`, `MAXIMUM_PARALLEL_UPLOAD_STREAMS_PER_CLIENT`) bound
+them instead: the invocation over a cap gets an error Completion and nothing else changes.
+
+Failures the client causes (arguments that do not bind, a cap reached, a client that left
+with client results pending) log one rate-limited WARNING line (`core.logs`); exceptions a
+hub method raises unexpectedly log with their traceback, for the developer.
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ from channels.db import database_sync_to_async
 
 from ..auth import check_requirement
 from ..core.connection import TRACKABLE, HubConnection
-from ..core.results import InvocationScope, current_scope
+from ..core.logs import safe_id, warn_limited
+from ..core.results import ConnectionGoneError, InvocationScope, current_scope
 from ..core.streams import UploadStream
-from ..exceptions import BindingError, HubException, ProtocolError
+from ..exceptions import BindingError, HubException, LimitExceededError, ProtocolError
 from ..protocol import (
     Ack,
     CancelInvocation,
@@ -166,6 +173,14 @@ class HubDispatcher:
             try:
                 arguments, uploads = self._bind(connection, descriptor, arguments, stream_ids)
             except BindingError as exc:
+                warn_limited(
+                    "binding",
+                    "Arguments of '%s' on connection %s do not bind: %s",
+                    descriptor.name,
+                    safe_id(connection.connection_id),
+                    exc,
+                    target=logger,
+                )
                 if invocation_id:
                     error = errors.build_error(errors.bind_failed(target), exc, detailed)
                     await connection.send(Completion(invocation_id, error))
@@ -174,6 +189,19 @@ class HubDispatcher:
             streams = connection.streams_in
             if streams is None:
                 streams = connection.streams_in = {}
+            limit = connection.options.MAXIMUM_PARALLEL_UPLOAD_STREAMS_PER_CLIENT
+            if limit is not None and len(streams) + len(uploads) > limit:
+                await self._refuse(
+                    connection,
+                    target,
+                    invocation_id,
+                    LimitExceededError(
+                        "Too many client-to-server streams open on this connection",
+                        "MAXIMUM_PARALLEL_UPLOAD_STREAMS_PER_CLIENT",
+                        limit,
+                    ),
+                )
+                return
             for stream_id, stream in uploads:
                 streams[stream_id] = stream
         loop = asyncio.get_running_loop()
@@ -185,6 +213,21 @@ class HubDispatcher:
             if invocation_id in outgoing:
                 text = f"Invocation ID '{invocation_id}' is already in use."
                 await connection.send(Completion(invocation_id, text))
+                return
+            limit = connection.options.MAXIMUM_PARALLEL_STREAMS_PER_CLIENT
+            if limit is not None and len(outgoing) >= limit:
+                if uploads:
+                    self._drop_uploads(connection, uploads)
+                await self._refuse(
+                    connection,
+                    target,
+                    invocation_id,
+                    LimitExceededError(
+                        "Too many server-to-client streams running on this connection",
+                        "MAXIMUM_PARALLEL_STREAMS_PER_CLIENT",
+                        limit,
+                    ),
+                )
                 return
             outgoing[invocation_id] = _spawn(
                 loop, self._run_stream(connection, descriptor, arguments, invocation_id, uploads)
@@ -205,6 +248,27 @@ class HubDispatcher:
             loop,
             self._run(connection, descriptor, arguments, invocation_id, target, uploads, uses_slot),
         )
+
+    @staticmethod
+    async def _refuse(
+        connection: HubConnection,
+        target: str,
+        invocation_id: str | None,
+        exc: LimitExceededError,
+    ) -> None:
+        """An invocation over a per-connection cap: its error Completion and a warning."""
+        warn_limited(
+            "cap",
+            "Connection %s: '%s' refused: %s",
+            safe_id(connection.connection_id),
+            target,
+            exc,
+            target=logger,
+        )
+        if invocation_id:
+            detailed = connection.options.ENABLE_DETAILED_ERRORS
+            error = errors.build_error(errors.bind_failed(target), exc, detailed)
+            await connection.send(Completion(invocation_id, error))
 
     def _bind(
         self,
@@ -240,7 +304,7 @@ class HubDispatcher:
             if param.convert is not None:
                 try:
                     value = param.convert(value)
-                except BindingError:
+                except Exception:  # converters raise BindingError; anything else is one too
                     raise BindingError(errors.BINDING_TYPES) from None
             bound.append(value)
         bound.extend(values)  # *args
@@ -267,14 +331,11 @@ class HubDispatcher:
             if invocation_id is not None:
                 await connection.send(Completion(invocation_id, result=result))
         except Exception as exc:
+            _log_failure(connection, descriptor.name, exc, invocation_id is None)
             if invocation_id is not None:
                 detailed = connection.options.ENABLE_DETAILED_ERRORS
                 error = errors.build_error(errors.invoke_failed(target), exc, detailed)
-                if not isinstance(exc, HubException):
-                    logger.exception("Hub method %s failed", descriptor.name)
                 await connection.send(Completion(invocation_id, error))
-            else:
-                logger.exception("Hub method %s failed", descriptor.name)
         finally:
             current_scope.reset(token)
             if uses_slot and not scope.released:
@@ -310,8 +371,7 @@ class HubDispatcher:
             await connection.send(Completion(invocation_id))
         except Exception as exc:
             detailed = connection.options.ENABLE_DETAILED_ERRORS
-            if not isinstance(exc, HubException):
-                logger.exception("Streaming hub method %s failed", descriptor.name)
+            _log_failure(connection, descriptor.name, exc)
             await connection.send(
                 Completion(invocation_id, errors.build_error(errors.STREAM_FAILED, exc, detailed))
             )
@@ -377,6 +437,48 @@ class HubDispatcher:
         if connection.pending_results is not None:
             connection.pending_results.fail_all(connection.connection_id)
         connection.drop_queued_invocations()
+
+
+def _log_failure(
+    connection: HubConnection, method: str, exc: Exception, unanswered: bool = False
+) -> None:
+    """Log what a hub method raised: a traceback only for what the developer must fix.
+
+    A HubException is the method's deliberate answer, sent to the caller (not logged; when
+    the invocation expects no answer, one rate-limited line says what nobody will see); a
+    cap reached and a client that disconnected before answering are the client's doing
+    (one rate-limited line; nothing when the connection that ended is this one, which
+    `fail_all` reported).
+    """
+    if isinstance(exc, LimitExceededError):
+        warn_limited(
+            "cap",
+            "Connection %s: hub method %s failed: %s",
+            safe_id(connection.connection_id),
+            method,
+            exc,
+            target=logger,
+        )
+    elif isinstance(exc, HubException):
+        if unanswered:
+            warn_limited(
+                "hub-exception",
+                "Hub method %s raised for a non-blocking invocation: %s",
+                method,
+                exc,
+                target=logger,
+            )
+    elif isinstance(exc, ConnectionGoneError):
+        if not connection.closed:
+            warn_limited(
+                "client-gone",
+                "Hub method %s (connection %s) awaited a client that disconnected",
+                method,
+                safe_id(connection.connection_id),
+                target=logger,
+            )
+    else:
+        logger.exception("Hub method %s failed", method)
 
 
 _dispatchers: dict[type, HubDispatcher] = {}

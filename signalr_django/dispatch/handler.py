@@ -14,7 +14,7 @@ from typing import Any
 from ..conf import HubOptions, hub_options
 from ..core.connection import HubConnection
 from ..core.heartbeat import get_heartbeat
-from ..core.results import InvocationScope, current_scope
+from ..core.results import InvocationScope, PendingResults, current_scope
 from ..exceptions import HandshakeError, HubException
 from ..hub import HubCallerContext
 from ..lifetime.manager import get_lifetime_manager
@@ -93,6 +93,12 @@ class HubConnectionHandler:
     async def connected(self, connection: HubConnection) -> None:
         """Register the connection and run `Hub.on_connected`; raises ConnectionRefused."""
         connection.caller_context = HubCallerContext(connection)
+        if connection.pending_results is None:
+            # Made here, where the hub's cap is known (the connection makes one lazily
+            # otherwise, with the default cap).
+            connection.pending_results = PendingResults(
+                connection.options.MAXIMUM_PENDING_CLIENT_RESULTS_PER_CLIENT
+            )
         await self.lifetime.on_connected(connection)
         if connection.transport != "LongPolling" or connection.options.CLIENT_TIMEOUT_INTERVAL:
             get_heartbeat().add(connection)

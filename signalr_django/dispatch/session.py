@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.connection import HubConnection
+from ..core.logs import safe_id
 from ..core.reconnect import MessageBuffer
 from ..exceptions import HandshakeError, ProtocolError
 from ..protocol import TransferFormat
@@ -136,13 +137,17 @@ class HubSession:
         except HandshakeError as exc:
             await self.refuse(str(exc))
         options = self.handler.options
+        provider = load_provider(options.USER_ID_PROVIDER, options.MAXIMUM_USER_ID_LENGTH)
+        try:
+            user_identifier = provider(self.user, self.scope)
+        except HandshakeError as exc:  # the user id is over MAXIMUM_USER_ID_LENGTH
+            await self.refuse(str(exc))
         if protocol.transfer_format is TransferFormat.BINARY:
             self._binary_framer = BinaryFramer(self.limit)
             self._outbound.write(HANDSHAKE_OK.encode())
         else:
             self._text_framer = TextFramer(self.limit)
             self._outbound.write(HANDSHAKE_OK)
-        provider = load_provider(options.USER_ID_PROVIDER)
         connection = HubConnection(
             self.connection_id,
             self.handler.hub_cls,
@@ -152,7 +157,7 @@ class HubSession:
             self.transport,
             self._outbound,
             self.user,
-            provider(self.user, self.scope),
+            user_identifier,
         )
         if self._on_abort is not None:
             connection.on_abort(self._on_abort)
@@ -200,6 +205,7 @@ class HubSession:
             try:
                 connection.send_nowait(close)
             except Exception:
-                logger.debug("Writing Close to %s failed", self.connection_id, exc_info=True)
+                cid = safe_id(self.connection_id)
+                logger.debug("Writing Close to %s failed", cid, exc_info=True)
         connection.mark_closed()
         await self.handler.disconnected(connection, failure)

@@ -23,7 +23,8 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ConnectionNotFoundError
+from ..core.logs import safe_id
+from ..exceptions import BackplaneError, ConnectionNotFoundError, LimitExceededError
 from . import names
 from .backplane import Backplane
 from .serialized import SerializedMessage
@@ -143,21 +144,39 @@ class HubLifetimeManager:
             "a": action,
         }
         try:
-            await backplane.request(names.connection_group(self.key, connection_id), request)
+            reply = await backplane.request(
+                names.connection_group(self.key, connection_id), request
+            )
         except TimeoutError:
             raise ConnectionNotFoundError(
-                f"No worker acknowledged the group change for connection '{connection_id}' "
-                f"within {backplane.request_timeout:g} s; the connection does not exist or "
-                "its worker is unreachable."
+                f"No worker acknowledged the group change for connection "
+                f"'{safe_id(connection_id)}' within {backplane.request_timeout:g} s; the "
+                "connection does not exist or its worker is unreachable."
             ) from None
+        _raise_group_failure(reply)
 
     async def _change_local_group(self, connection: HubConnection, group: str, action: int) -> None:
+        """Apply a group change to a connection of this process, within its caps.
+
+        The worker holding the connection enforces MAXIMUM_GROUP_NAME_LENGTH and
+        MAXIMUM_GROUPS_PER_CLIENT (for requests from other workers too, which get the error
+        back in the reply); removing is never refused.
+        """
         cid = connection.connection_id
         if action == ADD:
-            members = self.groups.setdefault(group, {})
-            first = not members
-            if cid in members:
+            members = self.groups.get(group)
+            if members is not None and cid in members:
                 return
+            options = connection.options
+            _check_group(group, options.MAXIMUM_GROUP_NAME_LENGTH)
+            limit = options.MAXIMUM_GROUPS_PER_CLIENT
+            if limit is not None and len(connection.group_names) >= limit:
+                raise LimitExceededError(
+                    "The connection is in too many groups", "MAXIMUM_GROUPS_PER_CLIENT", limit
+                )
+            if members is None:
+                members = self.groups[group] = {}
+            first = not members
             members[cid] = connection
             connection.group_names.add(group)
             if first and self.backplane is not None:
@@ -253,7 +272,7 @@ class HubLifetimeManager:
             return await connection.invoke_client(method, args, timeout)
         backplane = self.backplane
         if backplane is None:
-            raise ConnectionGoneError(f"Connection '{connection_id}' does not exist.")
+            raise ConnectionGoneError(f"Connection '{safe_id(connection_id)}' does not exist.")
         request = {
             "type": "signalr.invoke",
             "h": self.key,
@@ -269,7 +288,8 @@ class HubLifetimeManager:
             try:
                 await backplane.request(names.connection_group(self.key, connection_id), request)
             except TimeoutError:
-                raise ConnectionGoneError(f"Connection '{connection_id}' does not exist.") from None
+                gone = f"Connection '{safe_id(connection_id)}' does not exist."
+                raise ConnectionGoneError(gone) from None
             reply = await asyncio.wait_for(result, timeout + 5 if timeout else None)
         finally:
             backplane.forget(result_id)
@@ -280,7 +300,10 @@ class HubLifetimeManager:
             raise ClientResultError(reply.get("e", ""))
         if kind == "timeout":
             raise TimeoutError(reply.get("e", "The client did not answer in time."))
-        raise ConnectionGoneError(reply.get("e", f"Connection '{connection_id}' disconnected."))
+        if kind == "limit":
+            _raise_limit(reply)
+        gone = f"Connection '{safe_id(connection_id)}' disconnected."
+        raise ConnectionGoneError(reply.get("e", gone))
 
     async def _fan_out(
         self,
@@ -307,7 +330,9 @@ class HubLifetimeManager:
                 if connection.deliver(message):
                     behind = True
             except Exception:  # one broken connection must not stop the broadcast
-                logger.debug("Failed writing to %s", connection.connection_id, exc_info=True)
+                logger.debug(
+                    "Failed writing to %s", safe_id(connection.connection_id), exc_info=True
+                )
         if behind and wait:
             await asyncio.sleep(0)
 
@@ -357,9 +382,16 @@ class HubLifetimeManager:
         connection = self.connections.get(message.get("c", ""))
         if connection is None:
             return  # held by another worker, or gone: its owner (if any) answers
-        await self._change_local_group(connection, message["g"], message["a"])
+        reply: dict[str, Any] = {"ok": True}
+        try:
+            await self._change_local_group(connection, message["g"], message["a"])
+        except LimitExceededError as exc:
+            reply = {"ok": False, "k": "limit", "w": exc.what, "s": exc.setting, "l": exc.limit}
+        except Exception as exc:
+            logger.warning("Group change for another worker failed: %s", type(exc).__name__)
+            reply = {"ok": False, "k": "error", "e": type(exc).__name__}
         if self.backplane is not None:
-            await self.backplane.reply(message, ok=True)
+            await self.backplane.reply(message, **reply)
 
     async def _on_invoke(self, message: dict[str, Any], own: bool) -> None:
         connection = self.connections.get(message.get("c", ""))
@@ -385,6 +417,8 @@ class HubLifetimeManager:
             reply = {"k": "client", "e": str(exc)}
         except TimeoutError:
             reply = {"k": "timeout", "e": "The client did not answer in time."}
+        except LimitExceededError as exc:
+            reply = {"k": "limit", "w": exc.what, "s": exc.setting, "l": exc.limit}
         except Exception as exc:
             reply = {"k": "gone", "e": str(exc)}
         owner = message.get("o")
@@ -404,11 +438,31 @@ def _as_set(values: Iterable[str]) -> set[str] | frozenset[str]:
     return set(values)
 
 
-def _check_group(group: str) -> None:
+def _check_group(group: str, max_length: int | None = None) -> None:
     if not isinstance(group, str):
         raise TypeError("Group names must be strings.")
     if not group:
         raise ValueError("Cannot send to an empty group name.")
+    if max_length is not None and len(group) > max_length:
+        raise LimitExceededError(
+            "The group name is too long", "MAXIMUM_GROUP_NAME_LENGTH", max_length
+        )
+
+
+def _raise_limit(reply: dict[str, Any]) -> None:
+    """Re-raise a cap reached on the worker holding a connection (see the `limit` replies)."""
+    raise LimitExceededError(str(reply.get("w")), str(reply.get("s")), int(reply.get("l", 0)))
+
+
+def _raise_group_failure(reply: dict[str, Any]) -> None:
+    """Raise what the worker holding the connection reported for a group change."""
+    if reply.get("ok", True):
+        return
+    if reply.get("k") == "limit":
+        _raise_limit(reply)
+    raise BackplaneError(
+        f"The worker holding the connection failed to change its groups ({reply.get('e')})."
+    )
 
 
 _managers: dict[type, HubLifetimeManager] = {}

@@ -15,6 +15,7 @@ import time
 import weakref
 from typing import Any
 
+from ..core.logs import safe_id
 from ..dispatch.dispatcher import ClientClosed
 from ..dispatch.handler import ConnectionRefused, HubConnectionHandler
 from ..dispatch.session import HandshakeFailed, HubSession
@@ -190,7 +191,7 @@ class HttpConnection:
                     except (HandshakeFailed, ProtocolError, ClientClosed, ConnectionRefused) as exc:
                         self.end(None if isinstance(exc, HandshakeFailed) else exc)
                     except Exception as exc:
-                        logger.exception("Hub connection %s failed", self.connection_id)
+                        logger.exception("Hub connection %s failed", safe_id(self.connection_id))
                         self.end(exc)
                 if not event.get("more_body"):
                     return

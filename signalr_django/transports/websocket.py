@@ -20,6 +20,7 @@ from typing import Any
 from ..conf import HubOptions
 from ..core.connection import HubConnection
 from ..core.load import over_limit
+from ..core.logs import safe_id
 from ..dispatch.dispatcher import ClientClosed
 from ..dispatch.handler import ConnectionRefused, HubConnectionHandler, ServerShutdown
 from ..dispatch.session import HandshakeFailed, HubSession
@@ -169,7 +170,7 @@ async def serve_websocket(
     except (ProtocolError, ClientClosed, ConnectionRefused) as error:
         failure = error
     except Exception as error:
-        logger.exception("Hub connection %s failed", connection_id)
+        logger.exception("Hub connection %s failed", safe_id(connection_id))
         failure = error
     finally:
         connection = session.connection
@@ -201,7 +202,7 @@ async def serve_websocket(
                 try:
                     await send({"type": "websocket.close", "code": 1000})
                 except Exception:
-                    logger.debug("Closing %s failed", connection_id, exc_info=True)
+                    logger.debug("Closing %s failed", safe_id(connection_id), exc_info=True)
         outbound.close()
 
 

@@ -287,3 +287,33 @@ async def test_one_senders_messages_arrive_in_order(
 
 def _count(client: Client, n: int) -> None:
     assert len(client.messages()) >= n
+
+
+class CappedHub:
+    options: dict[str, Any] = {"MAXIMUM_GROUPS_PER_CLIENT": 1, "MAXIMUM_GROUP_NAME_LENGTH": 6}
+
+
+async def test_group_caps_are_enforced_where_the_connection_lives(
+    workers: tuple[HubLifetimeManager, HubLifetimeManager],
+) -> None:
+    """The holding worker refuses a join over its caps; the requesting worker gets the error."""
+    from signalr_django.exceptions import LimitExceededError
+
+    one, two = workers
+
+    async def write(payload: Any) -> None:
+        pass
+
+    connection = HubConnection(
+        "capped", CappedHub, hub_options(CappedHub), JsonHubProtocol(), {}, "WebSockets", write
+    )
+    await two.on_connected(connection)
+    await one.add_to_group("capped", "room")
+    with pytest.raises(LimitExceededError, match="MAXIMUM_GROUPS_PER_CLIENT") as info:
+        await one.add_to_group("capped", "hall")
+    assert info.value.limit == 1
+    with pytest.raises(LimitExceededError, match="MAXIMUM_GROUP_NAME_LENGTH"):
+        await one.add_to_group("capped", "x" * 7)
+    await one.remove_from_group("capped", "room")
+    await one.add_to_group("capped", "hall")
+    assert connection.group_names == {"hall"}

@@ -8,7 +8,7 @@ import decimal
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from signalr_django import Hub, HubException, authorize, hub_method
 from signalr_django.core.results import ClientResultError, ConnectionGoneError
@@ -267,3 +267,50 @@ class WebSocketsOffHub(TestHub):
     """Does not offer WebSockets at negotiate."""
 
     options = {"TRANSPORTS": ["ServerSentEvents", "LongPolling"]}
+
+
+def query_user_id(user: Any, scope: dict[str, Any]) -> str | None:
+    """The `user` query parameter as the user id (lets a test pick any id, too long ones too)."""
+    from urllib.parse import parse_qs
+
+    query = parse_qs(scope.get("query_string", b"").decode())
+    values = query.get("user")
+    return values[0] if values else None
+
+
+class CapsHub(TestHub):
+    """Small per-connection caps, so end-to-end tests reach each one quickly."""
+
+    options = {
+        "MAXIMUM_PARALLEL_STREAMS_PER_CLIENT": 5,
+        "MAXIMUM_PARALLEL_UPLOAD_STREAMS_PER_CLIENT": 3,
+        "MAXIMUM_PENDING_CLIENT_RESULTS_PER_CLIENT": 5,
+        "MAXIMUM_GROUPS_PER_CLIENT": 5,
+        "MAXIMUM_GROUP_NAME_LENGTH": 16,
+        "MAXIMUM_USER_ID_LENGTH": 32,
+        "USER_ID_PROVIDER": "tests.testapp.hubs.query_user_id",
+    }
+
+    async def hold(self) -> AsyncIterator[int]:
+        """A stream that yields once, then runs until cancelled or the connection ends."""
+        yield 1
+        await asyncio.Event().wait()
+
+    async def ask_forever(self) -> Any:
+        """Awaits a client result the hostile test client never sends."""
+        return await self.clients.caller.invoke("NeverAnswered")
+
+    async def half(self, value: float) -> float:
+        return value / 2
+
+    async def pick(self, choice: Literal["a", "b"]) -> str:
+        return choice
+
+    async def unique(self, values: set[int]) -> int:
+        return len(values)
+
+    async def nested(self, grid: list[dict[str, list[float]]]) -> int:
+        return len(grid)
+
+    async def user_id(self) -> str | None:
+        return self.context.user_identifier

@@ -80,3 +80,14 @@ def test_connection_claims_need_a_shared_cache() -> None:
     assert "signalr.W006" not in run(
         check_deployment, CHANNEL_LAYERS=pubsub, CACHES=local, SIGNALR={"BACKPLANE": "none"}
     )
+
+
+def test_per_connection_caps_must_be_whole_numbers_or_none() -> None:
+    """A negative or fractional cap is an error; None (no cap) and 0 are fine."""
+    assert "signalr.E010" in run(check_settings, SIGNALR={"MAXIMUM_GROUPS_PER_CLIENT": -1})
+    assert "signalr.E010" in run(check_settings, SIGNALR={"MAXIMUM_USER_ID_LENGTH": 2.5})
+    assert "signalr.E010" in run(
+        check_settings, SIGNALR={"MAXIMUM_PARALLEL_STREAMS_PER_CLIENT": "100"}
+    )
+    fine = {"MAXIMUM_GROUPS_PER_CLIENT": None, "MAXIMUM_PARALLEL_UPLOAD_STREAMS_PER_CLIENT": 0}
+    assert run(check_settings, SIGNALR=fine) == set()

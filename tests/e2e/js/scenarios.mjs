@@ -700,3 +700,19 @@ export async function connectionLimit(base) {
   await Promise.all([a.stop(), c.stop()]);
   return { third, upgradeRefused, afterLeaving };
 }
+
+// A well-behaved pair on the caps hub while a hostile connection sits at its caps: the
+// echo is answered and a broadcast reaches both.
+export async function capsControl(base) {
+  const a = await started(base, "/hubs/caps");
+  const b = await started(base, "/hubs/caps");
+  const boxA = inbox(a);
+  const boxB = inbox(b);
+  const echo = await a.invoke("Echo", "control echo");
+  await b.invoke("SendToAll", "control broadcast");
+  await boxA.wait(1, 20000);
+  await boxB.wait(1, 20000);
+  const streamed = await streamAll(a, "Counter", 3, 0);
+  await Promise.all([a.stop(), b.stop()]);
+  return { echo, a: boxA.items, b: boxB.items, streamed };
+}
