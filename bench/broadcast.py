@@ -135,6 +135,10 @@ TARGETS: dict[str, Target] = {
         ),
     )
 }
+if common.baseline_root() is not None:  # BENCH_BASELINE: the same hub from another commit
+    TARGETS["hub-pubsub-base"] = Target(
+        "hub-pubsub-base", "hub", "daphne", "pubsub", HUB, HUB, "BroadcastHub of BENCH_BASELINE"
+    )
 DEFAULT_TARGETS = ("hub-pubsub", "hub-redis", "consumer-redis", "consumer-pubsub", "bare")
 MAIN_HUB = "hub-pubsub"
 GOAL_RATIO = 10.0
@@ -217,7 +221,8 @@ def server_pair(
     """
     prefix = f"bench.{secrets.token_hex(4)}."
     command = functools.partial(target.command, redis_url=redis_url, prefix=prefix)
-    with common.servers(command, logs, target.env(redis_url, pool)) as servers:
+    cwd = common.baseline_root() if target.name.endswith("-base") else None
+    with common.servers(command, logs, target.env(redis_url, pool), cwd) as servers:
         yield servers
 
 

@@ -128,6 +128,7 @@ def servers(
     command: Callable[[int], list[str]],
     logs: Sequence[Path],
     env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> Iterator[list[tuple[int, int]]]:
     """Start one ``command(port)`` per log, each on a free port; yield ``[(port, pid), ...]``.
 
@@ -142,7 +143,7 @@ def servers(
                 port = free_port()
                 log = stack.enter_context(log_path.open("wb"))
                 proc = subprocess.Popen(
-                    command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+                    command(port), cwd=cwd or ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
                 )
                 procs.append((port, proc))
             for port, proc in procs:
@@ -150,6 +151,22 @@ def servers(
             yield [(port, proc.pid) for port, proc in procs]
         finally:
             stop([proc for _port, proc in procs])
+
+
+def baseline_root() -> Path | None:
+    """A checkout of another commit (``BENCH_BASELINE``) whose package is measured side by side.
+
+    Its servers start with that checkout as their working directory, so ``python -m daphne``
+    imports its ``signalr_django`` and bench project; every ``*-base`` target runs there.
+    Make one with ``git worktree add /tmp/base HEAD~1``.
+    """
+    path = os.environ.get("BENCH_BASELINE")
+    if not path:
+        return None
+    root = Path(path).resolve()
+    if not (root / "signalr_django").is_dir():
+        raise SystemExit(f"BENCH_BASELINE={path} is not a checkout of this project")
+    return root
 
 
 def loadgen_command(

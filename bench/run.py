@@ -61,6 +61,10 @@ TARGETS: dict[str, Target] = {
         Target("bare", "bare", "/hubs/echo", "bare websockets server (Python ceiling)"),
     )
 }
+if common.baseline_root() is not None:  # BENCH_BASELINE: the same hub from another commit
+    TARGETS["hub-base"] = Target(
+        "hub-base", "daphne", "/hubs/echo", "EchoHub of the BENCH_BASELINE checkout"
+    )
 SCENARIOS = ("echo", "idle")
 
 
@@ -128,7 +132,8 @@ def server_process(target: Target, log_path: Path) -> Iterator[tuple[int, int]]:
     Daphne runs in the foreground as ``python -m daphne`` so the child's pid *is* the server:
     /proc/<pid> accounts for exactly the process that serves the connections.
     """
-    with common.servers(target.command, [log_path], common.django_env()) as [server]:
+    cwd = common.baseline_root() if target.name.endswith("-base") else None
+    with common.servers(target.command, [log_path], common.django_env(), cwd) as [server]:
         yield server
 
 

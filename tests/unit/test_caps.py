@@ -406,7 +406,7 @@ async def test_detailed_errors_show_the_binding_text_and_other_clients_gone_are_
         JsonHubProtocol(),
         {},
         "WebSockets",
-        fake.connection._writer,
+        fake.connection.outbound,
     )
     handler = get_handler(DetailedCapsHub)
     await handler.connected(fake.connection)
