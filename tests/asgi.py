@@ -15,6 +15,14 @@ django_asgi_app = get_asgi_application()
 
 from signalr_django import map_hub  # noqa: E402
 
+if os.environ.get("SIGNALR_TEST_GENERIC_PATH"):
+    # Serve every connection through the generic ASGI path (what servers other than Daphne
+    # get): the Daphne adapter reports that it cannot be used.
+    from signalr_django.server import daphne as _daphne
+
+    _daphne.websocket_outbound = lambda send: None  # type: ignore[assignment]
+    _daphne.http_backlog = lambda send: None  # type: ignore[assignment]
+
 from .testapp.hubs import (  # noqa: E402
     AuthHub,
     CapsHub,
