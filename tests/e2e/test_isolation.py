@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from tests.hostile import Acker, Control, PeakRss, Reader, invoke, open_hub, read_to_end
-from tests.servers import Server, daphne
+from tests.redis_server import redis_url
+from tests.servers import Server, daphne, free_port
 
 from .conftest import node_available, run_node
 
@@ -50,6 +51,29 @@ def isolated(artifacts: Path, test_db: str) -> Iterator[Server]:
         yield server
 
 
+@pytest.fixture
+def split(artifacts: Path, test_db: str) -> Iterator[dict[str, Server]]:
+    """Two Daphne workers serving `IsolationHub` with a Redis backplane (pub/sub layer)."""
+    node_available()
+    ports = [free_port(), free_port()]
+    urls = [f"http://127.0.0.1:{p}" for p in ports]
+    with redis_url() as redis:
+        env = {
+            "SIGNALR_TEST_DB": test_db,
+            "REDIS_URL": redis,
+            "SIGNALR_TEST_LAYER": "pubsub",
+            "SIGNALR_TEST_WORKERS": ",".join(urls),
+        }
+        app, settings = "tests.asgi_isolation:application", "tests.settings_redis"
+        env_a = {**env, "SIGNALR_WORKER_URL": urls[0]}
+        env_b = {**env, "SIGNALR_WORKER_URL": urls[1]}
+        with (
+            daphne(app, settings, artifacts, env_a, "isolation-a", ports[0]) as a,
+            daphne(app, settings, artifacts, env_b, "isolation-b", ports[1]) as b,
+        ):
+            yield {"a": a, "b": b}
+
+
 def harm(out: dict[str, Any], expected_broadcasts: int) -> list[str]:
     """Everything the control client noticed of the attack (empty: nothing)."""
     problems = []
@@ -70,9 +94,10 @@ def harm(out: dict[str, Any], expected_broadcasts: int) -> list[str]:
     return problems
 
 
-def connections_left(server: Server, expected: int, timeout: float = 10) -> int:
-    """Hub connections once the count reaches `expected` (or after `timeout` s): the probe
-    itself is one of them."""
+def connections_left(server: Server, expected: int, timeout: float = 15) -> int:
+    """Hub connections on `server` once the count reaches `expected` (or after `timeout` s,
+    which covers a dropped stateful connection's DISCONNECT_TIMEOUT): the probe itself is
+    one of them."""
     deadline = time.monotonic() + timeout
     count = invoke(server, HUB, "ConnectionCount")
     while count != expected and time.monotonic() < deadline:
@@ -227,3 +252,41 @@ def test_stateful_reconnect_with_invocations_queued(isolated: Server) -> None:
     assert out["closedWith"] is None, out
     assert out["results"] == [{"status": "fulfilled", "value": i} for i in range(out["calls"])], out
     assert out["sameConnection"] is True, out
+
+
+def test_a_stateful_client_that_never_acks_stalls_no_backplane(split: dict[str, Server]) -> None:
+    """Issue item 1, split deployment: the hostile client and the control are on worker A,
+    the broadcasts come from worker B over Redis. A's backplane delivers them to the control
+    while the hostile client is closed at the cap, instead of stopping at it."""
+    a, b = split["a"], split["b"]
+    hostile = open_hub(a, HUB, stateful=True)
+    reader = Reader(hostile)
+    reader.start()
+    rss = PeakRss(a.proc.pid)
+    count = 64
+    control = Control(
+        a,
+        keepAlive=KEEP_ALIVE,
+        duration=3,
+        settle=10,
+        senderBase=b.url,
+        broadcast={"count": count, "size": 64 * 1024, "delay": 0.01},
+    )
+    try:
+        out = control.result()
+    finally:
+        control.kill()
+    growth = rss.stop()
+    end = reader.finish(timeout=10)
+    left = connections_left(a, 1)
+    hostile.close()
+    report("never acks, split", out, rss_growth_kib=growth, hostile=end, connections_left=left)
+
+    problems = harm(out, count)
+    if growth > CAP_KIB + SLACK_KIB:
+        problems.append(f"worker A's RSS grew {growth} KiB")
+    if not (end["ended"] and end["close"] and end["close"].get("error")):
+        problems.append(f"the hostile client was not closed with an error: {end}")
+    if left != 1:
+        problems.append(f"{left - 1} connections besides the probe are still open on A")
+    assert not problems, "\n".join(problems)

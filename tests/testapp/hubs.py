@@ -283,9 +283,14 @@ class IsolationHub(Hub):
     """Stateful reconnect allowed and a short keep-alive, so a test sees Pings every 2 s.
 
     A control client and hostile clients share it: everything sent to `all` reaches both.
+    A dropped stateful connection waits 5 s for its client to come back (not 15).
     """
 
-    options = {"ALLOW_STATEFUL_RECONNECTS": True, "KEEP_ALIVE_INTERVAL": 2.0}
+    options = {
+        "ALLOW_STATEFUL_RECONNECTS": True,
+        "KEEP_ALIVE_INTERVAL": 2.0,
+        "DISCONNECT_TIMEOUT": 5.0,
+    }
 
     async def echo(self, value: Any) -> Any:
         return value

@@ -16,7 +16,8 @@
 // Options: hub (path), keepAlive (the server's KEEP_ALIVE_INTERVAL, s; the client's server
 // timeout is twice that, as ASP.NET Core recommends), duration (s), broadcast ({count,
 // size, delay} or null), settle (s to wait for missing broadcasts after `duration`),
-// echoInterval (ms between echoes).
+// echoInterval (ms between echoes), senderBase (the sender's server when it is another
+// worker of a split deployment; default: the control's).
 import { signalR, sleep } from "./lib.mjs";
 
 const RS = "\x1e";
@@ -28,12 +29,13 @@ const opts = {
   broadcast: null,
   settle: 20,
   echoInterval: 20,
+  senderBase: null,
   ...JSON.parse(raw || "{}"),
 };
 
-function build() {
+function build(url = base) {
   const c = new signalR.HubConnectionBuilder()
-    .withUrl(base + opts.hub, { transport: signalR.HttpTransportType.WebSockets })
+    .withUrl(url + opts.hub, { transport: signalR.HttpTransportType.WebSockets })
     .configureLogging(signalR.LogLevel.None)
     .build();
   c.serverTimeoutInMilliseconds = 2 * opts.keepAlive * 1000;
@@ -70,7 +72,7 @@ control.on("Broadcast", (i, payload) => {
   if (opts.broadcast && payload.length !== opts.broadcast.size) wrongSize += 1;
 });
 
-const sender = build();
+const sender = build(opts.senderBase || base);
 sender.on("Broadcast", () => {});
 let senderClosedWith = null;
 sender.onclose((e) => (senderClosedWith = e ? e.message : "closed without error"));
