@@ -1,6 +1,6 @@
 """Broadcast with 1 % of the receivers not reading: the others' delivery rate against plain.
 
-    python bench/isolation.py                 # N=1,000, 3 interleaved runs: ~3 minutes
+    python bench/isolation.py                 # N=1,000, 3 interleaved runs: ~4-5 minutes
     python bench/isolation.py --quick         # 1 run, 10 s windows: ~1 minute
     python bench/isolation.py --quick -n 200  # a small check
 

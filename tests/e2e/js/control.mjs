@@ -33,6 +33,12 @@ const opts = {
   ...JSON.parse(raw || "{}"),
 };
 
+// However the server misbehaves, the control ends: its caller waits for the last line.
+const watchdog = setTimeout(() => {
+  console.error(`control did not finish in ${opts.duration + opts.settle + 60} s`);
+  process.exit(3);
+}, (opts.duration + opts.settle + 60) * 1000);
+
 function build(url = base) {
   const c = new signalR.HubConnectionBuilder()
     .withUrl(url + opts.hub, { transport: signalR.HttpTransportType.WebSockets })
@@ -150,5 +156,6 @@ const result = {
   connectionCount,
 };
 await Promise.allSettled([control.stop(), sender.stop()]);
+clearTimeout(watchdog);
 console.log(JSON.stringify(result));
 process.exit(0);
