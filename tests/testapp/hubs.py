@@ -314,3 +314,46 @@ class CapsHub(TestHub):
 
     async def user_id(self) -> str | None:
         return self.context.user_identifier
+
+
+# -- Isolation: hubs the hostile-client tests (tests/e2e/test_isolation.py) attack ------------
+
+
+class IsolationHub(Hub):
+    """Stateful reconnect allowed and a short keep-alive, so a test sees Pings every 2 s.
+
+    A control client and hostile clients share it: everything sent to `all` reaches both.
+    A dropped stateful connection waits 5 s for its client to come back (not 15).
+    """
+
+    options = {
+        "ALLOW_STATEFUL_RECONNECTS": True,
+        "KEEP_ALIVE_INTERVAL": 2.0,
+        "DISCONNECT_TIMEOUT": 5.0,
+    }
+
+    async def echo(self, value: Any) -> Any:
+        return value
+
+    async def broadcast(self, count: int, size: int, delay: float) -> int:
+        """`count` numbered `Broadcast(i, payload)` messages of `size` characters to all."""
+        payload = "b" * size
+        for i in range(count):
+            await self.clients.all.send("Broadcast", i, payload)
+            if delay:
+                await asyncio.sleep(delay)
+        return count
+
+    async def delayed_echo(self, value: Any, delay: float) -> Any:
+        """Tell the caller the call started, wait, then answer (calls queue behind it)."""
+        await self.clients.caller.send("Started", value)
+        await asyncio.sleep(delay)
+        return value
+
+    async def connection_id(self) -> str:
+        return self.context.connection_id
+
+    async def connection_count(self) -> int:
+        from signalr_django.lifetime.manager import get_lifetime_manager
+
+        return len(get_lifetime_manager(type(self)).connections)
