@@ -43,7 +43,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 if not __package__:  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -157,15 +157,13 @@ class StalledReceiver:
         while not joined:
             _, payload = await asyncio.wait_for(_read_frame(reader), timeout)
             joined = b'"type":3' in payload and b'"invocationId":"j"' in payload
-        transport = writer.transport
-        assert isinstance(transport, asyncio.ReadTransport)
+        transport = cast(Any, writer.transport)  # asyncio's or uvloop's (not a subclass)
         transport.pause_reading()  # from here on the kernel buffers fill, then the server's
         return cls(reader, writer)
 
     async def closed_by_server(self, timeout: float) -> bool:
         """Read what is left; True when the server ended the connection within ``timeout``."""
-        transport = self.writer.transport
-        assert isinstance(transport, asyncio.ReadTransport)
+        transport = cast(Any, self.writer.transport)
         transport.resume_reading()
         deadline = time.monotonic() + timeout
         try:
@@ -175,7 +173,9 @@ class StalledReceiver:
                 )
                 if not data:
                     return True
-        except (TimeoutError, ConnectionError):
+        except ConnectionError:
+            return True  # reset: the server dropped the socket after its close timed out
+        except TimeoutError:
             return False
         return False
 
@@ -214,8 +214,9 @@ async def _measure(url: str, pid: int, kind: str, s: Settings, group: str) -> di
     for _ in range(stalled_n):
         try:
             stalled.append(await StalledReceiver.open(endpoint, group, 20.0))
-        except Exception:
+        except Exception as exc:
             stalled_errors += 1
+            print(f"stalled receiver failed: {exc!r}", file=sys.stderr)
     readers = opened.conns
     tally.expected = len(readers)
     rss_before = read_rss_kib(pid)
