@@ -6,7 +6,8 @@ through `write`, so the close state, the stateful-reconnect numbering and the ou
 are enforced in one place: a connection whose client does not take its messages is closed
 once OUTBOUND_BUFFER_LIMIT bytes wait for it (the unacknowledged replay buffer of a
 stateful connection counts too). No sender, keep-alive tick or backplane delivery ever
-awaits one recipient; only a server-to-client stream waits for its own client.
+awaits another client; a hub method waits only for its own caller to catch up, and a
+server-to-client stream only for its own client.
 """
 
 from __future__ import annotations
@@ -210,19 +211,30 @@ class HubConnection:
     async def send_stream_item(self, message: HubMessage) -> None:
         """Queue a server-to-client stream item, then wait while this client is behind.
 
-        A stream's producer is the one sender that waits, and only for its own client:
-        this is the backpressure of ASP.NET Core's channel-backed streams. Unacknowledged
+        A stream's producer waits for its own client only: this is the backpressure of
+        ASP.NET Core's channel-backed streams. Unacknowledged
         stateful-reconnect messages past STATEFUL_RECONNECT_BUFFER_SIZE count as behind.
         """
         self.send_nowait(message)
-        reconnect = self.reconnect
+        await self.caught_up(self.options.STATEFUL_RECONNECT_BUFFER_SIZE)
+
+    async def caught_up(self, unacknowledged: int | None = None) -> None:
+        """Wait while more than DRAIN_THRESHOLD bytes wait for this client (or it is away).
+
+        Only code acting for this connection waits here (its stream's producer, a hub
+        method it invoked); it returns as soon as the connection ends. With
+        `unacknowledged`, a stateful connection also counts as behind while more than that
+        many bytes are unacknowledged.
+        """
+        reconnect = self.reconnect if unacknowledged is not None else None
         while not self._closed and not self.aborted:
             if (
                 self.outbound.pending() > DRAIN_THRESHOLD
                 or self.detached
                 or (
                     reconnect is not None
-                    and reconnect.buffered_bytes > self.options.STATEFUL_RECONNECT_BUFFER_SIZE
+                    and unacknowledged is not None
+                    and reconnect.buffered_bytes > unacknowledged
                 )
             ):
                 await asyncio.sleep(0.005)

@@ -23,7 +23,9 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ..core.connection import DRAIN_THRESHOLD
 from ..core.logs import safe_id
+from ..core.results import current_scope
 from ..exceptions import BackplaneError, ConnectionNotFoundError, LimitExceededError
 from . import names
 from .backplane import Backplane
@@ -312,15 +314,20 @@ class HubLifetimeManager:
         exclude: set[str] | frozenset[str] = frozenset(),
         wait: bool = True,
     ) -> None:
-        """Queue one serialised message on each target; never waits for any of them.
+        """Queue one serialised message on each target; never waits for any other client.
 
         Each connection owns a bounded outbound queue (see HubConnection.write): the
         message is queued there (on Daphne, one prepared frame shared by all recipients,
         written synchronously) and the loop moves on. A recipient whose queue passes
         OUTBOUND_BUFFER_LIMIT is closed by its own write, so one slow or hostile client
-        costs the others nothing. When some recipients are behind, a local sender
-        (`wait=True`) yields once to the event loop so transports can flush; deliveries
-        from other workers never yield here, so the backplane loop stays prompt.
+        costs the others nothing.
+
+        A local sender (`wait=True`) then paces itself: a hub method whose own caller is
+        behind waits for that caller to catch up (as a stream's producer does), so a method
+        that sends a lot to everyone, itself included, runs at its caller's speed instead of
+        getting its caller closed; otherwise, when some recipients are behind, it yields once
+        to the event loop so transports can flush. A slow caller only slows its own hub
+        method. Deliveries from other workers never wait, so the backplane loop stays prompt.
         """
         behind = False
         for connection in targets:
@@ -333,8 +340,13 @@ class HubLifetimeManager:
                 logger.debug(
                     "Failed writing to %s", safe_id(connection.connection_id), exc_info=True
                 )
-        if behind and wait:
-            await asyncio.sleep(0)
+        if wait:
+            scope = current_scope.get()
+            caller = scope.connection if scope is not None else None
+            if caller is not None and caller.outbound.pending() > DRAIN_THRESHOLD:
+                await caller.caught_up()
+            elif behind:
+                await asyncio.sleep(0)
 
     async def _publish(
         self,

@@ -75,9 +75,9 @@ def control_echo_time(server: Server) -> float:
 def test_a_client_that_never_reads_is_closed_and_memory_stays_bounded(lone: Server) -> None:
     """20 MB broadcast at a client that stopped reading: it is closed at the 1 MiB cap.
 
-    The sender may see nothing for as long as the server lets a send wait for a recipient
-    (TRANSPORT_SEND_TIMEOUT, 10 s by default); its socket timeout must not race that wait,
-    so it is generous, as are the deadlines below (the machine may be busy).
+    The sender receives the flood too: its hub method runs at the sender's reading speed
+    (a method waits for its own caller), never at the slow client's. The deadlines are
+    generous because the machine may be busy.
     """
     slow = connect(lone, rcvbuf=4096)
     sender = connect(lone)

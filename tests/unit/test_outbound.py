@@ -161,3 +161,32 @@ async def test_queued_invocations_pause_reading_until_they_run(count: int) -> No
     for _ in range(count):
         conn.release_slot()
     assert started == list(range(count)) and not client.paused
+
+
+async def test_a_hub_method_waits_for_its_own_caller_only() -> None:
+    """A send from a hub method waits while its caller is behind, never for anyone else."""
+    from signalr_django.core.results import InvocationScope, current_scope
+
+    manager = HubLifetimeManager("unit.outbound.caller")
+    caller_out = Client(stuck=True)
+    caller = connection("caller", caller_out)
+    other_out = Client(stuck=True)
+    other = connection("other", other_out)
+    reader = Client()
+    for c in (caller, other, connection("reader", reader)):
+        await manager.on_connected(c)
+    token = current_scope.set(InvocationScope(caller))
+    try:
+        first = asyncio.ensure_future(manager.send_all("M", ["x" * (DRAIN_THRESHOLD + 10)]))
+        await asyncio.sleep(0.05)
+        assert not first.done()  # the caller is behind: the method waits for it
+        assert len(reader.received) == 1  # ...but everyone else already has the message
+        caller_out.waiting = 0  # the caller reads
+        await asyncio.wait_for(first, timeout=5)
+        # The other slow client is never waited for: it is closed at its cap instead.
+        for _ in range(10):
+            caller_out.waiting = 0
+            await asyncio.wait_for(manager.send_all("M", ["y" * 40_000]), timeout=5)
+        assert other.aborted and not caller.aborted
+    finally:
+        current_scope.reset(token)
