@@ -24,6 +24,21 @@ from tests.servers import ROOT, daphne, free_port, gunicorn
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 
 
+def wait_for_load_reports(redis: str, count: int, timeout: float = 60.0) -> None:
+    """Wait until `count` workers published their load in the demo's cache (Redis db 1)."""
+    import redis as redis_client
+
+    client = redis_client.Redis.from_url(redis.rsplit("/", 1)[0] + "/1")
+    deadline = time.monotonic() + timeout
+    try:
+        while len(client.keys("*signalr:load:*")) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"fewer than {count} workers reported their load")
+            time.sleep(0.1)
+    finally:
+        client.close()
+
+
 def migrate_demo_db(path: Path) -> dict[str, str]:
     """Create the demo's tables in a fresh SQLite file; returns the env that selects it."""
     env = {
@@ -148,7 +163,7 @@ def test_split_deployment_in_a_browser(artifacts: Path, tmp_path: Path) -> None:
                 ports[2],
             ) as b,
         ):
-            time.sleep(1.0)  # both workers report their load once
+            wait_for_load_reports(redis, 2)  # the redirect only offers workers that reported
             try:
                 result = run_node(
                     "demo_browser.mjs",
