@@ -40,7 +40,7 @@ class LoggingFilter(HubFilter):
         """Time the call and log how it ended."""
         if not self.logger.isEnabledFor(self.level):
             return await call_next(context)
-        hub = type(context.hub).__qualname__
+        hub = type(context.hub).__name__
         connection = safe_id(context.context.connection_id)
         shown = f"{context.arguments!r}" if self.log_arguments else "..."
         started = time.perf_counter()
@@ -76,7 +76,7 @@ class LoggingFilter(HubFilter):
         self.logger.log(
             self.level,
             "%s: connection %s connected (%s)",
-            type(context.hub).__qualname__,
+            type(context.hub).__name__,
             safe_id(context.context.connection_id),
             context.context.transport,
         )
@@ -91,7 +91,7 @@ class LoggingFilter(HubFilter):
         self.logger.log(
             self.level,
             "%s: connection %s disconnected%s",
-            type(context.hub).__qualname__,
+            type(context.hub).__name__,
             safe_id(context.context.connection_id),
             f" ({type(exception).__name__}: {exception})" if exception else "",
         )
