@@ -102,6 +102,11 @@ _per_hub: dict[type, tuple[Any, ...]] = {}
 
 def hub_filters(hub_cls: type) -> tuple[Any, ...]:
     """The filters of `hub_cls` in the order they run: global ones, then the hub's own."""
+    return global_filters() + _own_filters(hub_cls)
+
+
+def _own_filters(hub_cls: type) -> tuple[Any, ...]:
+    """`hub_cls.filters` resolved, once per hub class."""
     own = _per_hub.get(hub_cls)
     if own is None:
         name = hub_cls.__qualname__
@@ -113,7 +118,21 @@ def hub_filters(hub_cls: type) -> tuple[Any, ...]:
         own = _per_hub[hub_cls] = resolve_filters(
             getattr(hub_cls, "filters", None) or (), f"{name}.filters"
         )
-    return global_filters() + own
+    return own
+
+
+def validate_filters(hub_cls: type) -> None:
+    """Resolve the filters of `hub_cls` now, so mistakes surface when the hub is mapped.
+
+    The global list is checked too when Django's settings are ready (a URLconf imported
+    before them still maps; the system check and the first connection report it then).
+    """
+    from django.conf import settings
+
+    if settings.configured:
+        hub_filters(hub_cls)
+    else:
+        _own_filters(hub_cls)
 
 
 def _hooks(filters: Sequence[Any], name: str) -> list[Callable[..., Any]]:

@@ -496,6 +496,13 @@ def test_bad_entries_are_configuration_errors_at_mapping_time(entry: Any, words:
         map_hub("hubs/bad", BadHub)
 
 
+def test_bad_global_filters_fail_mapping_too() -> None:
+    with override_settings(SIGNALR={"HUB_FILTERS": ["no_such_module.Filter"]}):
+        clear_cache()
+        with pytest.raises(HubConfigurationError, match=r"SIGNALR\['HUB_FILTERS'\]"):
+            map_hub("hubs/plain", PlainHub)
+
+
 def test_hub_options_cannot_set_the_global_list() -> None:
     class OptionsHub(PlainHub):
         options = {"HUB_FILTERS": [LoggingFilter()]}
