@@ -10,6 +10,9 @@ with client-to-server streams take no slot; their own caps
 (`MAXIMUM_PARALLEL_STREAMS_PER_CLIENT`, `MAXIMUM_PARALLEL_UPLOAD_STREAMS_PER_CLIENT`) bound
 them instead: the invocation over a cap gets an error Completion and nothing else changes.
 
+Hub filters (dispatch/filtering.py), when a hub has any, wrap each method call; without
+them the method is called directly, as before.
+
 Failures the client causes (arguments that do not bind, a cap reached, a client that left
 with client results pending) log one rate-limited WARNING line (`core.logs`); exceptions a
 hub method raises unexpectedly log with their traceback, for the developer.
