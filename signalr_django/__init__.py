@@ -14,6 +14,9 @@ __all__ = [
     "Hub",
     "HubCallerContext",
     "HubException",
+    "HubFilter",
+    "HubInvocationContext",
+    "HubLifetimeContext",
     "authorize",
     "get_hub_context",
     "get_sync_hub_context",
@@ -25,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover - imports for type checkers only
     from .auth import authorize
     from .context import get_hub_context, get_sync_hub_context
     from .exceptions import BackplaneError, HubException
+    from .filters import HubFilter, HubInvocationContext, HubLifetimeContext
     from .hub import Hub, HubCallerContext, hub_method
     from .routing import map_hub
 
@@ -34,6 +38,9 @@ _LAZY = {
     "hub_method": ".hub",
     "HubException": ".exceptions",
     "BackplaneError": ".exceptions",
+    "HubFilter": ".filters",
+    "HubInvocationContext": ".filters",
+    "HubLifetimeContext": ".filters",
     "authorize": ".auth",
     "get_hub_context": ".context",
     "get_sync_hub_context": ".context",

@@ -8,7 +8,7 @@ from django.core import checks
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """Invalid SIGNALR settings (E001, E002) and inconsistent timeouts (W001)."""
+    """Invalid SIGNALR settings (E001-E003, E010, E020) and inconsistent timeouts (W001)."""
     from .conf import global_options
     from .exceptions import HubConfigurationError
 
@@ -35,6 +35,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             )
         )
     messages.extend(_check_caps(options))
+    messages.extend(_check_filters())
     if options.BACKPLANE not in ("auto", "channel_layer", "none"):
         messages.append(
             checks.Error(
@@ -71,6 +72,24 @@ def _check_caps(options: Any) -> list[checks.CheckMessage]:
             id="signalr.E010",
         )
     ]
+
+
+def _check_filters() -> list[checks.CheckMessage]:
+    """E020: every SIGNALR['HUB_FILTERS'] entry imports and is a hub filter."""
+    from .dispatch.filtering import global_filters
+    from .exceptions import HubConfigurationError
+
+    try:
+        global_filters()
+    except HubConfigurationError as exc:
+        return [
+            checks.Error(
+                str(exc),
+                hint="List HubFilter instances, classes or dotted paths to them.",
+                id="signalr.E020",
+            )
+        ]
+    return []
 
 
 def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:

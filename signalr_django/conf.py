@@ -72,6 +72,9 @@ class HubOptions:
     GROUP_REFRESH_INTERVAL: float = 3600.0
     ALLOW_STATEFUL_RECONNECTS: bool = False
     STATEFUL_RECONNECT_BUFFER_SIZE: int = 100_000
+    # Hub filters run around every hub's invocations and lifecycle events (global only;
+    # a hub lists its own in `Hub.filters`): see dispatch/filtering.py.
+    HUB_FILTERS: tuple[Any, ...] = ()
 
     def with_overrides(self, values: dict[str, Any], source: str) -> HubOptions:
         """A copy with `values` applied; unknown keys are configuration errors."""

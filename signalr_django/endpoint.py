@@ -19,11 +19,13 @@ class HubEndpoint:
     """ASGI app for one hub class."""
 
     def __init__(self, hub_cls: type, overrides: dict[str, Any] | None = None) -> None:
+        from .dispatch.filtering import validate_filters
         from .dispatch.methods import describe_hub
 
         self.hub_cls = hub_cls
         self.overrides = dict(overrides or {})
         describe_hub(hub_cls)  # configuration errors surface at start-up, not on first call
+        validate_filters(hub_cls)  # likewise for hub filters that cannot be imported or made
 
     @property
     def options(self) -> HubOptions:

@@ -6,7 +6,7 @@ nothing stored on `self` survives a call: keep per-connection state in `self.con
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
@@ -102,10 +102,12 @@ class Hub:
     invocation with a binding error and leaves the connection open.
 
     Set `options` to override `settings.SIGNALR` for this hub, for example
-    `options = {"ENABLE_DETAILED_ERRORS": True}`.
+    `options = {"ENABLE_DETAILED_ERRORS": True}`, and `filters` to wrap this hub's calls
+    and lifecycle events in hub filters (they run after `SIGNALR["HUB_FILTERS"]`).
     """
 
     options: ClassVar[Mapping[str, Any]] = {}
+    filters: ClassVar[Sequence[Any]] = ()
 
     context: HubCallerContext
 

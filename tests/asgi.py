@@ -50,6 +50,11 @@ http_only = [
     map_hub("hubs/nows-off", WebSocketsOffHub),
 ]
 
+# Hub filters (tests/e2e/test_filters.py).
+from .testapp.hubs import FilterTestHub  # noqa: E402
+
+hubs.append(map_hub("hubs/filters", FilterTestHub))
+
 application = ProtocolTypeRouter(
     {
         "http": AuthMiddlewareStack(URLRouter([*hubs, *http_only, re_path(r"", django_asgi_app)])),

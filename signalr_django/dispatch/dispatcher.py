@@ -10,6 +10,9 @@ with client-to-server streams take no slot; their own caps
 (`MAXIMUM_PARALLEL_STREAMS_PER_CLIENT`, `MAXIMUM_PARALLEL_UPLOAD_STREAMS_PER_CLIENT`) bound
 them instead: the invocation over a cap gets an error Completion and nothing else changes.
 
+Hub filters (dispatch/filtering.py), when a hub has any, wrap each method call; without
+them the method is called directly, as before.
+
 Failures the client causes (arguments that do not bind, a cap reached, a client that left
 with client results pending) log one rate-limited WARNING line (`core.logs`); exceptions a
 hub method raises unexpectedly log with their traceback, for the developer.
@@ -30,6 +33,7 @@ from ..core.logs import safe_id, warn_limited
 from ..core.results import ConnectionGoneError, InvocationScope, current_scope
 from ..core.streams import UploadStream
 from ..exceptions import BindingError, HubException, LimitExceededError, ProtocolError
+from ..filters.base import HubInvocationContext, InvokeNext
 from ..protocol import (
     Ack,
     CancelInvocation,
@@ -43,6 +47,7 @@ from ..protocol import (
     StreamItem,
 )
 from . import errors
+from .filtering import FilterPipeline, build_pipeline
 from .methods import MethodDescriptor, describe_hub, normalize
 
 logger = logging.getLogger(__name__)
@@ -87,6 +92,18 @@ class HubDispatcher:
     def __init__(self, hub_cls: type) -> None:
         self.hub_cls = hub_cls
         self.methods = describe_hub(hub_cls)
+        # Hub filters (dispatch/filtering.py), set by the hub's handler from the settings;
+        # None while no filter wraps invocations, so invocations call the method directly.
+        self.filters: FilterPipeline | None = None
+        self.invoke_chains: dict[Callable[..., Any], InvokeNext] | None = None
+
+    def use_filters(self, filters: tuple[Any, ...]) -> None:
+        """Chain `filters` (outermost first) around this hub's methods and lifecycle hooks."""
+        if self.filters is not None and self.filters.filters == filters:
+            return
+        pipeline = build_pipeline(filters, self.methods, _sync_runner) if filters else None
+        self.filters = pipeline
+        self.invoke_chains = pipeline.invoke if pipeline is not None else None
 
     def new_hub(self, connection: HubConnection) -> Any:
         """A fresh hub instance bound to `connection` (one per call, as in ASP.NET Core)."""
@@ -230,7 +247,8 @@ class HubDispatcher:
                 )
                 return
             outgoing[invocation_id] = _spawn(
-                loop, self._run_stream(connection, descriptor, arguments, invocation_id, uploads)
+                loop,
+                self._run_stream(connection, descriptor, arguments, invocation_id, target, uploads),
             )
             return
         uses_slot = not uploads
@@ -324,10 +342,18 @@ class HubDispatcher:
         token = current_scope.set(scope)
         try:
             hub = self.new_hub(connection)
-            if descriptor.is_async:
-                result = await descriptor.func(hub, *arguments)
+            chains = self.invoke_chains
+            if chains is None:
+                if descriptor.is_async:
+                    result = await descriptor.func(hub, *arguments)
+                else:
+                    result = await _sync_runner(descriptor)(hub, *arguments)
             else:
-                result = await _sync_runner(descriptor)(hub, *arguments)
+                result = await chains[descriptor.func](
+                    HubInvocationContext(
+                        hub.context, hub, descriptor.func, descriptor.name, arguments
+                    )
+                )
             if invocation_id is not None:
                 await connection.send(Completion(invocation_id, result=result))
         except Exception as exc:
@@ -349,14 +375,37 @@ class HubDispatcher:
         descriptor: MethodDescriptor,
         arguments: list[Any],
         invocation_id: str,
+        target: str,
         uploads: list[tuple[str, UploadStream]] | None,
     ) -> None:
+        """Obtain the stream (through the filters), then send its items.
+
+        Filters wrap obtaining the stream, as in ASP.NET Core: they see the async iterator
+        the method returns (and may wrap or replace it), not its items. What fails while
+        obtaining it is reported like a failed invocation; what fails while iterating, as a
+        failed stream.
+        """
         iterator: AsyncIterator[Any] | None = None
         try:
-            hub = self.new_hub(connection)
-            produced = descriptor.func(hub, *arguments)
-            if hasattr(produced, "__await__"):
-                produced = await produced
+            try:
+                hub = self.new_hub(connection)
+                chains = self.invoke_chains
+                if chains is None:
+                    produced = descriptor.func(hub, *arguments)
+                else:
+                    produced = await chains[descriptor.func](
+                        HubInvocationContext(
+                            hub.context, hub, descriptor.func, descriptor.name, arguments
+                        )
+                    )
+                if hasattr(produced, "__await__"):
+                    produced = await produced
+            except Exception as exc:
+                _log_failure(connection, descriptor.name, exc)
+                detailed = connection.options.ENABLE_DETAILED_ERRORS
+                error = errors.build_error(errors.invoke_failed(target), exc, detailed)
+                await connection.send(Completion(invocation_id, error))
+                return
             if not hasattr(produced, "__aiter__"):
                 await connection.send(
                     Completion(invocation_id, errors.not_a_stream(descriptor.name))

@@ -16,12 +16,14 @@ from ..core.connection import HubConnection
 from ..core.heartbeat import get_heartbeat
 from ..core.results import InvocationScope, PendingResults, current_scope
 from ..exceptions import HandshakeError, HubException
+from ..filters.base import HubLifetimeContext
 from ..hub import HubCallerContext
 from ..lifetime.manager import get_lifetime_manager
 from ..protocol import Close, HubProtocol, TransferFormat, get_protocol
 from ..protocol.handshake import parse_handshake
 from . import errors
 from .dispatcher import ClientClosed, get_dispatcher
+from .filtering import hub_filters
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ class HubConnectionHandler:
         self.hub_cls = hub_cls
         self.options = options or hub_options(hub_cls)
         self.dispatcher = get_dispatcher(hub_cls)
+        self.dispatcher.use_filters(hub_filters(hub_cls))
         self.lifetime = get_lifetime_manager(hub_cls)
         # Ids of connections that ended while their token could still attach: a token may
         # open one connection only (tokens are stateless, so this process remembers).
@@ -91,7 +94,10 @@ class HubConnectionHandler:
         return protocol, request.version
 
     async def connected(self, connection: HubConnection) -> None:
-        """Register the connection and run `Hub.on_connected`; raises ConnectionRefused."""
+        """Register the connection and run `Hub.on_connected` (through the hub filters).
+
+        Raises ConnectionRefused when `on_connected` or a filter's `on_connected` raises.
+        """
         connection.caller_context = HubCallerContext(connection)
         if connection.pending_results is None:
             # Made here, where the hub's cap is known (the connection makes one lazily
@@ -104,7 +110,12 @@ class HubConnectionHandler:
             get_heartbeat().add(connection)
         token = current_scope.set(InvocationScope(connection, in_on_connected=True))
         try:
-            await self.dispatcher.new_hub(connection).on_connected()
+            hub = self.dispatcher.new_hub(connection)
+            pipeline = self.dispatcher.filters
+            if pipeline is None or pipeline.on_connected is None:
+                await hub.on_connected()
+            else:
+                await pipeline.on_connected(HubLifetimeContext(hub.context, hub))
         except Exception as exc:
             detailed = self.options.ENABLE_DETAILED_ERRORS
             error = errors.build_error(errors.CONNECTION_ERROR, exc, detailed)
@@ -143,7 +154,7 @@ class HubConnectionHandler:
         return Close(errors.build_error(errors.CONNECTION_ERROR, exc, detailed), allow)
 
     async def disconnected(self, connection: HubConnection, exc: BaseException | None) -> None:
-        """Run `Hub.on_disconnected` and forget the connection."""
+        """Run `Hub.on_disconnected` (through the hub filters) and forget the connection."""
         connection.mark_closed()
         get_heartbeat().remove(connection)
         self.dispatcher.connection_ended(connection)
@@ -156,7 +167,12 @@ class HubConnectionHandler:
             else:
                 reason = exc if isinstance(exc, Exception) else None
             try:
-                await self.dispatcher.new_hub(connection).on_disconnected(reason)
+                hub = self.dispatcher.new_hub(connection)
+                pipeline = self.dispatcher.filters
+                if pipeline is None or pipeline.on_disconnected is None:
+                    await hub.on_disconnected(reason)
+                else:
+                    await pipeline.on_disconnected(HubLifetimeContext(hub.context, hub), reason)
             except Exception:
                 logger.exception("on_disconnected of %s failed", self.hub_cls.__qualname__)
         await self.lifetime.on_disconnected(connection)

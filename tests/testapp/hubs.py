@@ -357,3 +357,56 @@ class IsolationHub(Hub):
         from signalr_django.lifetime.manager import get_lifetime_manager
 
         return len(get_lifetime_manager(type(self)).connections)
+
+
+# -- Hub filters (tests/e2e/test_filters.py) ------------------------------------------------
+
+from collections.abc import Callable as _Callable  # noqa: E402
+
+from signalr_django.filters import (  # noqa: E402
+    HubFilter,
+    HubInvocationContext,
+    InvokeNext,
+    RateLimitFilter,
+)
+
+BANNED_WORDS = ("darn", "heck")
+
+
+def language_filter(argument: int) -> _Callable[[Any], Any]:
+    """Marks a hub method whose `argument`-th argument `LanguageFilter` cleans."""
+
+    def mark(func: Any) -> Any:
+        func.language_filter_argument = argument
+        return func
+
+    return mark
+
+
+class LanguageFilter(HubFilter):
+    """ASP.NET Core's documented example: replaces banned words in a marked argument."""
+
+    async def invoke_method(self, context: HubInvocationContext, call_next: InvokeNext) -> Any:
+        index = getattr(context.hub_method, "language_filter_argument", None)
+        if index is not None and isinstance(context.arguments[index], str):
+            text = context.arguments[index]
+            for word in BANNED_WORDS:
+                text = text.replace(word, "*" * len(word))
+            context.arguments[index] = text
+        return await call_next(context)
+
+
+class FilterTestHub(Hub):
+    """Three calls per connection (rate 0.001/s refills none during a test), words cleaned."""
+
+    filters = [
+        RateLimitFilter(rate=0.001, burst=3, message="Slow down: three calls per connection."),
+        LanguageFilter(),
+    ]
+
+    @language_filter(1)
+    async def say(self, user: str, message: str) -> str:
+        return f"{user}: {message}"
+
+    async def echo(self, value: Any) -> Any:
+        return value
