@@ -59,10 +59,10 @@ class HubConnectionHandler:
         # Names this endpoint to other workers (forwarded requests, signed identities).
         self.endpoint_key = f"{self.lifetime.key}@{route}" if route else self.lifetime.key
         # Ids of connections that ended while their token could still attach: a token may
-        # open one connection only (tokens are stateless, so this process remembers).
-        self.ended_ids: dict[str, float] = {}
-        # Long-polling ids ended by DELETE: later requests get 404, as in ASP.NET Core.
-        self.deleted_ids: dict[str, float] = {}
+        # open one connection only (tokens are stateless, so this process remembers), and
+        # long-polling ids ended by DELETE (later requests get 404, as in ASP.NET Core).
+        # Shared by the hub's endpoints: a token is valid on every URL of its hub.
+        self.ended_ids, self.deleted_ids = _spent.setdefault(hub_cls, ({}, {}))
         # Stateful connections whose socket dropped, waiting for the client to come back.
         self.resumable: dict[str, Any] = {}
         self.forwarding_ready = False
@@ -191,6 +191,7 @@ class HubConnectionHandler:
 
 
 _handlers: dict[tuple[type, str], tuple[HubOptions, HubConnectionHandler]] = {}
+_spent: dict[type, tuple[dict[str, float], dict[str, float]]] = {}
 _endpoints: dict[tuple[type, str], dict[str, Any]] = {}
 
 
