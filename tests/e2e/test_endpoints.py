@@ -168,7 +168,7 @@ async def ws_records(ws: Any, until_type: int, timeout: float = 30) -> list[dict
 @pytest.mark.parametrize("how", ["token", "session"])
 async def test_websocket_closed_when_its_authentication_expires(server: Server, how: str) -> None:
     """CLOSE_ON_AUTHENTICATION_EXPIRATION: a Close without an error, reconnect allowed."""
-    user = login(server, f"ep-expiring-{how}", ttl=2)
+    user = login(server, f"ep-expiring-{how}", ttl=4)
     url = f"ws://127.0.0.1:{server.port}/hubs/ep/expiring"
     extra: dict[str, str] = {}
     if how == "token":
@@ -183,15 +183,14 @@ async def test_websocket_closed_when_its_authentication_expires(server: Server, 
         records = await ws_records(ws, 7)
         closed = time.time()
         assert records[-1] == {"type": 7, "allowReconnect": True}
-        assert {"type": 3, "invocationId": "1"}.items() <= records[0].items()
-        assert records[0]["result"]["user"] == user["id"]
+        completion = next(r for r in records if r.get("type") == 3)
+        assert completion["result"]["user"] == user["id"]
     assert closed - opened >= 1.0  # not before the authentication expired
-    # Not expiring: the plain hub URL keeps the same kind of connection open.
 
 
 async def test_long_polling_closed_when_its_token_expires(server: Server) -> None:
     """The same over long polling: the Close arrives in a poll, then the id ends."""
-    user = login(server, "ep-expiring-lp", ttl=2)
+    user = login(server, "ep-expiring-lp", ttl=5)
     token = negotiate(server, "/hubs/ep/expiring", bearer(user))["connectionToken"]
     url = f"/hubs/ep/expiring?id={token}"
     assert http(server, "GET", url, bearer(user))[0] == 200

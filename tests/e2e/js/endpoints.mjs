@@ -53,7 +53,7 @@ const scenarios = {
 
   // CLOSE_ON_AUTHENTICATION_EXPIRATION: the connection ends when its token expires.
   async expiry(base) {
-    const user = await shortLogin(base, "ep-expiry", 2);
+    const user = await shortLogin(base, "ep-expiry", 4);
     const connection = build(base, "/hubs/ep/expiring", { accessTokenFactory: () => user.token });
     const closed = new Promise((resolve) => connection.onclose((error) => resolve(error)));
     const opened = Date.now();
