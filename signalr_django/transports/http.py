@@ -331,6 +331,15 @@ async def serve_connection_request(
             send, 409, b"An SSE stream is already open for this connection.", headers=cors
         )
         return
+    if options.CLOSE_ON_AUTHENTICATION_EXPIRATION:
+        # Each poll brings its own credentials (the clients ask their token factory every
+        # time): as in ASP.NET Core, the connection now expires with this poll's.
+        hub_connection = connection.session.connection
+        if hub_connection is not None:
+            if identity is None:
+                scope[AUTH_EXPIRES] = await authentication_expiry(scope, user)
+            expires = scope.get(AUTH_EXPIRES)
+            hub_connection.auth_expires = float(expires) if expires is not None else None
     status, body = await connection.poll(LONG_POLL_TIMEOUT)
     if status == 204:
         await respond(send, 204, b"", headers=[*NO_CACHE, *cors])

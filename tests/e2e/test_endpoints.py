@@ -206,6 +206,24 @@ async def test_long_polling_closed_when_its_token_expires(server: Server) -> Non
     assert b'{"type":7,"allowReconnect":true}\x1e' in received
 
 
+def test_each_poll_renews_the_expiry_with_its_own_credentials(server: Server) -> None:
+    """A poll with a fresh token moves the connection's expiry (ASP.NET Core reads each
+    poll's authentication): it outlives the token it started with."""
+    short = login(server, "ep-renewing", ttl=4)
+    fresh = login(server, "ep-renewing", ttl=3600)  # the same user, a new token
+    token = negotiate(server, "/hubs/ep/expiring", bearer(short))["connectionToken"]
+    url = f"/hubs/ep/expiring?id={token}"
+    assert http(server, "GET", url, bearer(short))[0] == 200
+    assert http(server, "POST", url, bearer(short), HANDSHAKE)[0] == 200
+    assert http(server, "GET", url, bearer(fresh))[2] == b"{}\x1e"
+    time.sleep(7)  # the first token has expired, and the heartbeat has looked several times
+    echo = b'{"type":1,"invocationId":"1","target":"Echo","arguments":["alive"]}\x1e'
+    assert http(server, "POST", url, bearer(fresh), echo)[0] == 200
+    status, _, body = http(server, "GET", url, bearer(fresh))
+    assert (status, body) == (200, b'{"type":3,"invocationId":"1","result":"alive"}\x1e')
+    assert http(server, "DELETE", url, bearer(fresh))[0] == 202
+
+
 def test_official_client_same_hub_on_two_urls(server: Server) -> None:
     """A WebSockets-only client and a long-polling one on two URLs of one hub: sends to
     all, to a group that spans both URLs, and to one connection reach the right clients."""
