@@ -118,6 +118,9 @@ async def serve_websocket(
         if not _resume(session, outbound):
             await send({"type": "websocket.close", "code": 1000})
             return
+        if options.CLOSE_ON_AUTHENTICATION_EXPIRATION and session.connection is not None:
+            expires = scope.get(AUTH_EXPIRES)  # the resuming request's credentials count now
+            session.connection.auth_expires = float(expires) if expires is not None else None
     else:
         session = HubSession(
             handler,
