@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import websockets
 
+from tests.rawws import RawWebSocket
 from tests.servers import Server
 
 from .conftest import run_node
@@ -222,6 +223,40 @@ def test_each_poll_renews_the_expiry_with_its_own_credentials(server: Server) ->
     status, _, body = http(server, "GET", url, bearer(fresh))
     assert (status, body) == (200, b'{"type":3,"invocationId":"1","result":"alive"}\x1e')
     assert http(server, "DELETE", url, bearer(fresh))[0] == 202
+
+
+def test_a_resumed_stateful_connection_expires_with_the_resuming_credentials(
+    server: Server,
+) -> None:
+    """Stateful reconnect with a fresh token moves the expiry, as a new request does."""
+    hub = "/hubs/ep/stateful-expiring"
+    short = login(server, "ep-resuming", ttl=4)
+    fresh = login(server, "ep-resuming", ttl=3600)
+    status, _, body = http(
+        server,
+        "POST",
+        f"{hub}/negotiate?negotiateVersion=1&useStatefulReconnect=true",
+        bearer(short),
+    )
+    assert status == 200 and json.loads(body)["useStatefulReconnect"] is True
+    token = json.loads(body)["connectionToken"]
+    old = RawWebSocket(server.port, f"{hub}?id={token}&access_token={short['token']}")
+    old.send_text('{"protocol":"json","version":2}' + RS)
+    assert old.recv_text() == "{}" + RS
+    # The client resumes on a new socket with a fresh token (the old one looks alive).
+    new = RawWebSocket(server.port, f"{hub}?id={token}&access_token={fresh['token']}")
+    assert new.status == 101
+    assert json.loads(new.recv_text().split(RS)[0]) == {"type": 9, "sequenceId": 1}
+    new.send_text('{"type":9,"sequenceId":1}' + RS)
+    time.sleep(7)  # the first token has expired, and the heartbeat has looked several times
+    new.send_text('{"type":1,"invocationId":"1","target":"Echo","arguments":["alive"]}' + RS)
+    seen = ""
+    while '"invocationId":"1"' not in seen:
+        seen += new.recv_text()
+    assert '{"type":3,"invocationId":"1","result":"alive"}' in seen
+    assert '"type":7' not in seen
+    old.close()
+    new.close()
 
 
 def test_official_client_same_hub_on_two_urls(server: Server) -> None:

@@ -48,6 +48,12 @@ ROUTES = [
     ),
     map_hub("hubs/ep/expiring", EndpointHub, CLOSE_ON_AUTHENTICATION_EXPIRATION=True),
     map_hub(
+        "hubs/ep/stateful-expiring",
+        EndpointHub,
+        CLOSE_ON_AUTHENTICATION_EXPIRATION=True,
+        ALLOW_STATEFUL_RECONNECTS=True,
+    ),
+    map_hub(
         "hubs/ep/hooked",
         EndpointHub,
         NEGOTIATE_RESPONSE_HOOK="tests.testapp.endpoints.affinity_cookie",
