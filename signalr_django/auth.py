@@ -21,6 +21,10 @@ from django.core import signing
 
 TOKEN_SALT = "signalr_django.access_token"
 
+# Where an authenticator records when the authentication it made expires (Unix time), for
+# CLOSE_ON_AUTHENTICATION_EXPIRATION; `signed_token_authenticator` always does.
+AUTH_EXPIRES = "signalr.auth_expires"
+
 Authenticator = Callable[[dict[str, Any], str], Awaitable[Any]]
 
 T = TypeVar("T")
@@ -100,15 +104,18 @@ async def signed_token_authenticator(scope: dict[str, Any], token: str) -> Any:
 
     from .conf import global_options
 
+    max_age = global_options().ACCESS_TOKEN_MAX_AGE
     try:
-        data = signing.loads(
-            token, salt=TOKEN_SALT, max_age=int(global_options().ACCESS_TOKEN_MAX_AGE)
-        )
+        data = signing.loads(token, salt=TOKEN_SALT, max_age=int(max_age))
     except signing.BadSignature:
         return None
     pk = data.get("u") if isinstance(data, dict) else None
     if pk is None:
         return None
+    expires = _signed_at(token) + int(max_age)
+    if "x" in data:
+        expires = min(expires, float(data["x"]))
+    scope[AUTH_EXPIRES] = expires
     if "n" in data:
         if "x" in data and time.time() > data["x"]:
             return None
@@ -125,6 +132,34 @@ async def signed_token_authenticator(scope: dict[str, Any], token: str) -> Any:
         return user if getattr(user, "is_active", True) else None
 
     return await database_sync_to_async(load)()
+
+
+def _signed_at(token: str) -> float:
+    """When a verified token was signed (its base62 timestamp, as Django's signer writes it)."""
+    return float(signing.b62_decode(token.rsplit(":", 2)[-2]))
+
+
+async def authentication_expiry(scope: dict[str, Any], user: Any) -> float | None:
+    """When the authentication of `user` for this request expires (Unix time), if it does.
+
+    A bearer token's expiry, as its authenticator recorded it; else, for a user that came
+    from the session (Channels' AuthMiddlewareStack), the session's expiry date.
+    """
+    if not is_authenticated(user):
+        return None
+    expires = scope.get(AUTH_EXPIRES)
+    if expires is not None:
+        return float(expires)
+    session = scope.get("session")
+    if session is None or bearer_token(scope) is not None or scope.get("user") is not user:
+        return None
+    from channels.db import database_sync_to_async
+
+    def read() -> float:
+        return float(session.get_expiry_date().timestamp())
+
+    result: float = await database_sync_to_async(read)()
+    return result
 
 
 def bearer_token(scope: dict[str, Any]) -> str | None:
@@ -185,6 +220,33 @@ def authorize(
     if target is not None:
         return mark(target)
     return mark
+
+
+def as_requirement(value: Any, source: str = "AUTHORIZE") -> Requirement | None:
+    """The AUTHORIZE option as a Requirement: None/False, True, a Requirement, or a dict
+    of `@authorize`'s keyword arguments (`permissions`, `test`)."""
+    from .exceptions import HubConfigurationError
+
+    if value is None or value is False:
+        return None
+    if value is True:
+        return Requirement()
+    if isinstance(value, Requirement):
+        return value
+    if isinstance(value, dict) and set(value) <= {"permissions", "test"}:
+        permissions = value.get("permissions", ())
+        test = value.get("test")
+        if isinstance(permissions, str) or not all(isinstance(p, str) for p in permissions):
+            raise HubConfigurationError(
+                f"AUTHORIZE['permissions'] in {source} must be a list of permission names."
+            )
+        if test is not None and not callable(test):
+            raise HubConfigurationError(f"AUTHORIZE['test'] in {source} must be callable.")
+        return Requirement(tuple(permissions), test)
+    raise HubConfigurationError(
+        f"Bad value {value!r} for AUTHORIZE in {source}: expected True, None or a dict "
+        "with 'permissions' (a list of permission names) and/or 'test' (a callable)."
+    )
 
 
 def is_authenticated(user: Any) -> bool:

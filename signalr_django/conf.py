@@ -1,8 +1,9 @@
-"""Settings: the `SIGNALR` dict, per-hub overrides, and ASP.NET Core's defaults.
+"""Settings: the `SIGNALR` dict, per-hub and per-endpoint overrides, ASP.NET Core's defaults.
 
-A value is looked up on the hub's `options` first, then in `settings.SIGNALR`, then here.
-The resolved options are cached per hub class and dropped when Django's settings change
-(tests use `override_settings`).
+A value is looked up in the endpoint's options (`map_hub(route, Hub, **options)`) first,
+then on the hub's `options`, then in `settings.SIGNALR`, then here. The resolved options
+are cached per hub class and dropped when Django's settings change (tests use
+`override_settings`).
 """
 
 from __future__ import annotations
@@ -75,6 +76,17 @@ class HubOptions:
     # Hub filters run around every hub's invocations and lifecycle events (global only;
     # a hub lists its own in `Hub.filters`): see dispatch/filtering.py.
     HUB_FILTERS: tuple[Any, ...] = ()
+    # Who may connect, on top of the hub's `@authorize`: None, True (any signed-in user) or
+    # a dict of `@authorize`'s keyword arguments ({"permissions": [...], "test": callable});
+    # resolved to an `auth.Requirement`. Mostly set per endpoint (`map_hub(..., AUTHORIZE=...)`).
+    AUTHORIZE: Any = None
+    # ASP.NET Core's CloseOnAuthenticationExpiration: end a connection (Close, reconnect
+    # allowed) once the bearer token or the session it was admitted with expires.
+    CLOSE_ON_AUTHENTICATION_EXPIRATION: bool = False
+    # Called as hook(scope, user, headers) before a successful negotiate response is sent;
+    # it may append (name, value) pairs to `headers` (cookies for a load balancer's affinity,
+    # a CSRF cookie). A callable or its dotted path; it may be async.
+    NEGOTIATE_RESPONSE_HOOK: Any = None
 
     def with_overrides(self, values: dict[str, Any], source: str) -> HubOptions:
         """A copy with `values` applied; unknown keys are configuration errors."""
@@ -88,7 +100,107 @@ class HubOptions:
         cleaned: dict[str, Any] = {
             k: tuple(v) if isinstance(v, list) else v for k, v in values.items()
         }
+        if "AUTHORIZE" in cleaned:
+            from .auth import as_requirement
+
+            cleaned["AUTHORIZE"] = as_requirement(cleaned["AUTHORIZE"], source)
         return dataclasses.replace(self, **cleaned)
+
+
+# Options that belong to the process or to the hub class, not to one of its URLs: the
+# backplane, worker discovery and load reports, the user ids the lifetime manager groups
+# connections by, and what the token authenticator accepts.
+PROCESS_WIDE = frozenset(
+    {
+        "ACCESS_TOKEN_MAX_AGE",
+        "BACKPLANE",
+        "BACKPLANE_TIMEOUT",
+        "CHANNEL_LAYER",
+        "GROUP_REFRESH_INTERVAL",
+        "HUB_FILTERS",  # global; a hub lists its own in `Hub.filters`
+        "LOAD_CACHE",
+        "LOAD_REPORT_INTERVAL",
+        "MAXIMUM_USER_ID_LENGTH",
+        "MAX_CONNECTIONS",
+        "SHUTDOWN_DRAIN_TIMEOUT",
+        "USER_ID_PROVIDER",
+        "WORKERS",
+        "WORKER_URL",
+    }
+)
+
+
+def _number(value: Any, whole: bool) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) if whole else isinstance(value, int | float)
+
+
+def _value_error(name: str, value: Any, expected: str) -> str | None:
+    """Why `value` cannot be option `name`, or None when it can."""
+    if name == "AUTHORIZE":
+        return None  # checked by as_requirement
+    if name == "NEGOTIATE_RESPONSE_HOOK":
+        ok = value is None or callable(value) or (isinstance(value, str) and "." in value)
+        return None if ok else "a callable or its dotted path"
+    if name == "TRANSPORTS":
+        if not isinstance(value, list | tuple) or not value:
+            return f"a non-empty list of {', '.join(TRANSPORT_NAMES)}"
+        unknown = [t for t in value if t not in TRANSPORT_NAMES]
+        return f"transports among {', '.join(TRANSPORT_NAMES)}" if unknown else None
+    optional = expected.endswith("| None")
+    if value is None:
+        return None if optional else "not None"
+    kind = expected.removesuffix("| None").strip()
+    if kind == "bool":
+        return None if isinstance(value, bool) else "True or False"
+    if kind in ("int", "float"):
+        if not _number(value, kind == "int") or value < 0:
+            return "a whole number >= 0" if kind == "int" else "a number of seconds >= 0"
+        return None
+    if kind == "str":
+        return None if isinstance(value, str) else "a string"
+    if kind == "tuple[str, ...]":
+        ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+        return None if ok else "a list of strings"
+    return None
+
+
+def endpoint_options(hub_cls: type, overrides: dict[str, Any], source: str) -> HubOptions:
+    """The options of one endpoint of `hub_cls`: `overrides` over the hub's options.
+
+    Raises HubConfigurationError for an unknown key, a process-wide one, or a bad value,
+    so a mistake in `map_hub(...)` stops the process at start-up.
+    """
+    base = hub_options(hub_cls)
+    if not overrides:
+        return base
+    known = {f.name for f in dataclasses.fields(HubOptions)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise HubConfigurationError(
+            f"Unknown SignalR option(s) {', '.join(unknown)} in {source}; "
+            f"known options are {', '.join(sorted(known - PROCESS_WIDE))}."
+        )
+    shared = sorted(set(overrides) & PROCESS_WIDE)
+    if shared:
+        raise HubConfigurationError(
+            f"{', '.join(shared)} cannot differ between the URLs of a hub ({source}); "
+            "set them in settings.SIGNALR or on the hub's options."
+        )
+    hints = _hints()
+    for name, value in overrides.items():
+        problem = _value_error(name, value, hints[name])
+        if problem is not None:
+            raise HubConfigurationError(
+                f"Bad value {value!r} for {name} in {source}: expected {problem}."
+            )
+    return base.with_overrides(overrides, source)
+
+
+def _hints() -> dict[str, str]:
+    """Each option's annotation, as written (`from __future__ import annotations`)."""
+    return {f.name: str(f.type) for f in dataclasses.fields(HubOptions)}
 
 
 DEFAULTS = HubOptions()

@@ -16,25 +16,30 @@ from .transports.websocket import serve_websocket
 
 
 class HubEndpoint:
-    """ASGI app for one hub class."""
+    """ASGI app for one hub class at one route, with that endpoint's options."""
 
-    def __init__(self, hub_cls: type, overrides: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, hub_cls: type, overrides: dict[str, Any] | None = None, route: str = ""
+    ) -> None:
         from .dispatch.filtering import validate_filters
+        from .dispatch.handler import register_endpoint
         from .dispatch.methods import describe_hub
 
         self.hub_cls = hub_cls
+        self.route = route
         self.overrides = dict(overrides or {})
         describe_hub(hub_cls)  # configuration errors surface at start-up, not on first call
         validate_filters(hub_cls)  # likewise for hub filters that cannot be imported or made
+        register_endpoint(hub_cls, route, self.overrides)
 
     @property
     def options(self) -> HubOptions:
-        """The hub's resolved options."""
-        return get_handler(self.hub_cls).options
+        """The endpoint's resolved options (endpoint over hub over settings)."""
+        return get_handler(self.hub_cls, self.route).options
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Route by scope type and path."""
-        handler = get_handler(self.hub_cls)
+        handler = get_handler(self.hub_cls, self.route)
         backplane = handler.lifetime.backplane
         if backplane is not None and not handler.forwarding_ready:
             handler.forwarding_ready = True

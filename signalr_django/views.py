@@ -18,29 +18,36 @@ from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
 
 from .auth import AUTH_ATTR, create_access_token, is_authenticated
-from .conf import hub_options
+from .conf import HubOptions, endpoint_options
 from .core.load import load_key, pick_worker
 
 REDIRECT_TOKEN_MAX_AGE = 60.0
 
 
-def negotiate_redirect(route: str, hub_cls: type, worker_route: str | None = None) -> URLPattern:
+def negotiate_redirect(
+    route: str, hub_cls: type, worker_route: str | None = None, **options: Any
+) -> URLPattern:
     """A URL pattern for `{route}/negotiate` on the WSGI site.
 
     Clients are sent to `{worker}/{worker_route}` (default: the same route) on a worker.
+    `options` are endpoint options as for `map_hub` (those that matter here: AUTHORIZE,
+    CORS_ALLOWED_ORIGINS, NEGOTIATE_RESPONSE_HOOK), checked now.
     """
     base = route.strip("/")
     target = (worker_route or route).strip("/")
+    source = f"negotiate_redirect({route!r}, {hub_cls.__qualname__})"
+    endpoint_options(hub_cls, options, source)
 
     @csrf_exempt
     def negotiate(request: HttpRequest) -> HttpResponse:
-        return _negotiate(request, target, hub_cls)
+        return _negotiate(request, target, hub_cls, endpoint_options(hub_cls, options, source))
 
     return path(f"{base}/negotiate", negotiate, name=f"signalr-negotiate-{base}")
 
 
-def _negotiate(request: HttpRequest, route: str, hub_cls: type) -> HttpResponse:
-    options = hub_options(hub_cls)
+def _negotiate(
+    request: HttpRequest, route: str, hub_cls: type, options: HubOptions
+) -> HttpResponse:
     origin = request.headers.get("Origin")
     cors: dict[str, str] = {}
     if origin and origin in options.CORS_ALLOWED_ORIGINS:
@@ -57,15 +64,17 @@ def _negotiate(request: HttpRequest, route: str, hub_cls: type) -> HttpResponse:
         response["Allow"] = "POST"
         return _with(response, cors)
     user: Any = getattr(request, "user", None)
-    requirement = getattr(hub_cls, AUTH_ATTR, None)
-    if requirement is not None and not is_authenticated(user):
-        return _with(HttpResponse("Unauthorized", status=401, content_type="text/plain"), cors)
-    if (
-        requirement is not None
-        and requirement.permissions
-        and not user.has_perms(requirement.permissions)
-    ):
-        return _with(HttpResponse("Forbidden", status=403, content_type="text/plain"), cors)
+    for requirement in (getattr(hub_cls, AUTH_ATTR, None), options.AUTHORIZE):
+        if requirement is None:
+            continue
+        if not is_authenticated(user):
+            response = HttpResponse("Unauthorized", status=401, content_type="text/plain")
+            response["WWW-Authenticate"] = "Bearer"
+            return _with(response, cors)
+        if (requirement.permissions and not user.has_perms(requirement.permissions)) or (
+            requirement.test is not None and not requirement.test(user)
+        ):
+            return _with(HttpResponse("Forbidden", status=403, content_type="text/plain"), cors)
     workers = list(options.WORKERS)
     if not workers:
         message = "SIGNALR['WORKERS'] lists no worker to redirect to."
@@ -87,7 +96,38 @@ def _negotiate(request: HttpRequest, route: str, hub_cls: type) -> HttpResponse:
         body["accessToken"] = create_access_token(user, embed=True, max_age=REDIRECT_TOKEN_MAX_AGE)
     response = JsonResponse(body)
     response["Cache-Control"] = "no-cache, no-store"
+    for name, value in _hook_headers(request, user, options):
+        if name == b"set-cookie":  # Django keeps cookies apart: one Set-Cookie each
+            response.cookies.load(value.decode("latin-1"))
+        else:
+            response[name.decode("latin-1")] = value.decode("latin-1")
     return _with(response, cors)
+
+
+def _hook_headers(
+    request: HttpRequest, user: Any, options: HubOptions
+) -> list[tuple[bytes, bytes]]:
+    """What NEGOTIATE_RESPONSE_HOOK adds, given an ASGI-like scope of the request."""
+    if options.NEGOTIATE_RESPONSE_HOOK is None:
+        return []
+    from asgiref.sync import async_to_sync
+
+    from .transports.hooks import negotiate_headers
+
+    scope: dict[str, Any] = {
+        "type": "http",
+        "method": request.method,
+        "path": request.path,
+        "query_string": request.META.get("QUERY_STRING", "").encode("latin-1"),
+        "headers": [
+            (key.lower().encode("latin-1"), value.encode("latin-1"))
+            for key, value in request.headers.items()
+        ],
+        "user": user,
+        "session": getattr(request, "session", None),
+        "django_request": request,
+    }
+    return async_to_sync(negotiate_headers)(options, scope, user)
 
 
 def _with(response: HttpResponse, headers: dict[str, str]) -> HttpResponse:

@@ -23,6 +23,7 @@ if os.environ.get("SIGNALR_TEST_GENERIC_PATH"):
     _daphne.websocket_outbound = lambda send: None  # type: ignore[assignment]
     _daphne.http_backlog = lambda send: None  # type: ignore[assignment]
 
+from .testapp import endpoints  # noqa: E402
 from .testapp.hubs import (  # noqa: E402
     AuthHub,
     CapsHub,
@@ -35,6 +36,7 @@ from .testapp.hubs import (  # noqa: E402
 )
 
 hubs = [
+    *endpoints.ROUTES,
     map_hub("hubs/test", TestHub),
     map_hub("hubs/detailed", DetailedHub),
     map_hub("hubs/auth", AuthHub),

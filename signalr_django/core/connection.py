@@ -63,6 +63,7 @@ class HubConnection:
         "_queue_space",
         "aborted",
         "active_invocations",
+        "auth_expires",
         "caller_context",
         "client_pinged",
         "close_message",
@@ -131,6 +132,9 @@ class HubConnection:
         self.pending_results: PendingResults | None = None
         self.reconnect: MessageBuffer | None = None
         self.detached = False
+        # When the authentication this connection was admitted with expires (Unix time),
+        # with CLOSE_ON_AUTHENTICATION_EXPIRATION; the heartbeat closes it then.
+        self.auth_expires: float | None = None
 
     @property
     def closed(self) -> bool:

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 TICK = 1.0
 PING = Ping()
+AUTH_EXPIRED = Close(allow_reconnect=True)
 CLIENT_TIMEOUT_DETAIL = (
     "Client hasn't sent a message/ping within the configured ClientTimeoutInterval."
 )
@@ -59,6 +60,7 @@ class Heartbeat:
     def tick(self, now: float) -> None:
         """One pass over the connections (public so tests can drive the clock)."""
         pings: dict[str, Any] = {}
+        wall = time.time()
         for connection in list(self.connections.values()):
             if connection.closed:
                 continue
@@ -74,6 +76,12 @@ class Heartbeat:
                         logger.debug(
                             "Ack to %s failed", safe_id(connection.connection_id), exc_info=True
                         )
+            expires = connection.auth_expires
+            if expires is not None and wall >= expires:
+                # ASP.NET Core (CloseOnAuthenticationExpiration) ends such a connection with
+                # a Close without an error that lets the client reconnect (and sign in again).
+                connection.abort(AUTH_EXPIRED)
+                continue
             options = connection.options
             if (
                 connection.client_pinged

@@ -11,7 +11,8 @@ import logging
 import time
 from typing import Any
 
-from ..conf import HubOptions, hub_options
+from ..auth import AUTH_EXPIRES
+from ..conf import HubOptions, endpoint_options, hub_options
 from ..core.connection import HubConnection
 from ..core.heartbeat import get_heartbeat
 from ..core.results import InvocationScope, PendingResults, current_scope
@@ -45,17 +46,26 @@ class ConnectionRefused(Exception):
 
 
 class HubConnectionHandler:
-    """Drives the connections of one hub class."""
+    """Drives the connections of one hub endpoint (a hub class at one route).
 
-    def __init__(self, hub_cls: type, options: HubOptions | None = None) -> None:
+    Options are the endpoint's; the lifetime manager is the hub class's, shared by all of
+    its endpoints, so sends and groups reach the connections of every path.
+    """
+
+    def __init__(self, hub_cls: type, options: HubOptions | None = None, route: str = "") -> None:
         self.hub_cls = hub_cls
         self.options = options or hub_options(hub_cls)
+        self.route = route
         self.dispatcher = get_dispatcher(hub_cls)
         self.dispatcher.use_filters(hub_filters(hub_cls))
         self.lifetime = get_lifetime_manager(hub_cls)
+        # Names this endpoint to other workers (forwarded requests, signed identities).
+        self.endpoint_key = f"{self.lifetime.key}@{route}" if route else self.lifetime.key
         # Ids of connections that ended while their token could still attach: a token may
-        # open one connection only (tokens are stateless, so this process remembers).
-        self.ended_ids: dict[str, float] = {}
+        # open one connection only (tokens are stateless, so this process remembers), and
+        # long-polling ids ended by DELETE (later requests get 404, as in ASP.NET Core).
+        # Shared by the hub's endpoints: a token is valid on every URL of its hub.
+        self.ended_ids, self.deleted_ids = _spent.setdefault(hub_cls, ({}, {}))
         # Stateful connections whose socket dropped, waiting for the client to come back.
         self.resumable: dict[str, Any] = {}
         self.forwarding_ready = False
@@ -64,9 +74,19 @@ class HubConnectionHandler:
         """Whether a connection with this id already ran here and ended."""
         return connection_id in self.ended_ids
 
+    def was_deleted(self, connection_id: str) -> bool:
+        """Whether the client ended this connection with DELETE."""
+        return connection_id in self.deleted_ids
+
+    def mark_deleted(self, connection_id: str) -> None:
+        """Remember a DELETE for as long as the connection's token could still be used."""
+        self._remember(self.deleted_ids, connection_id)
+
     def _remember_ended(self, connection_id: str) -> None:
+        self._remember(self.ended_ids, connection_id)
+
+    def _remember(self, ended: dict[str, float], connection_id: str) -> None:
         now = time.monotonic()
-        ended = self.ended_ids
         ended[connection_id] = now + self.options.DISCONNECT_TIMEOUT + 10
         if len(ended) > 64 and len(ended) % 64 == 0:
             for key in [k for k, expiry in ended.items() if expiry < now]:
@@ -105,8 +125,15 @@ class HubConnectionHandler:
             connection.pending_results = PendingResults(
                 connection.options.MAXIMUM_PENDING_CLIENT_RESULTS_PER_CLIENT
             )
+        if connection.options.CLOSE_ON_AUTHENTICATION_EXPIRATION:
+            expires = connection.scope.get(AUTH_EXPIRES)
+            connection.auth_expires = float(expires) if expires is not None else None
         await self.lifetime.on_connected(connection)
-        if connection.transport != "LongPolling" or connection.options.CLIENT_TIMEOUT_INTERVAL:
+        if (
+            connection.transport != "LongPolling"
+            or connection.options.CLIENT_TIMEOUT_INTERVAL
+            or connection.auth_expires is not None
+        ):
             get_heartbeat().add(connection)
         token = current_scope.set(InvocationScope(connection, in_on_connected=True))
         try:
@@ -179,12 +206,39 @@ class HubConnectionHandler:
         self._remember_ended(connection.connection_id)
 
 
-_handlers: dict[type, HubConnectionHandler] = {}
+_handlers: dict[tuple[type, str], tuple[HubOptions, HubConnectionHandler]] = {}
+_spent: dict[type, tuple[dict[str, float], dict[str, float]]] = {}
+_endpoints: dict[tuple[type, str], dict[str, Any]] = {}
 
 
-def get_handler(hub_cls: type) -> HubConnectionHandler:
-    """The handler of `hub_cls` (options resolved when first used)."""
-    handler = _handlers.get(hub_cls)
-    if handler is None or handler.options is not hub_options(hub_cls):
-        handler = _handlers[hub_cls] = HubConnectionHandler(hub_cls)
-    return handler
+def register_endpoint(hub_cls: type, route: str, overrides: dict[str, Any]) -> HubOptions:
+    """Record the options of `hub_cls` at `route`; validated now (HubConfigurationError).
+
+    The same hub and route may be mapped more than once (an HTTP and a WebSocket router)
+    only with the same options: they are one endpoint.
+    """
+    from ..exceptions import HubConfigurationError
+
+    source = f"map_hub({route!r}, {hub_cls.__qualname__})"
+    options = endpoint_options(hub_cls, overrides, source)
+    key = (hub_cls, route)
+    known = _endpoints.get(key)
+    if known is not None and known != overrides:
+        raise HubConfigurationError(
+            f"{hub_cls.__qualname__} is already mapped at {route!r} with other options."
+        )
+    _endpoints[key] = dict(overrides)
+    return options
+
+
+def get_handler(hub_cls: type, route: str = "") -> HubConnectionHandler:
+    """The handler of `hub_cls` at `route` (options resolved when first used, and again
+    after Django's settings change)."""
+    key = (hub_cls, route)
+    base = hub_options(hub_cls)
+    entry = _handlers.get(key)
+    if entry is None or entry[0] is not base:
+        overrides = _endpoints.get(key, {})
+        options = endpoint_options(hub_cls, overrides, f"map_hub({route!r}, ...)")
+        entry = _handlers[key] = (base, HubConnectionHandler(hub_cls, options, route))
+    return entry[1]

@@ -56,11 +56,31 @@ def _timedelta(value: dt.timedelta) -> str:
     return f"{text}.{micros * 10:07}" if micros else text
 
 
+def _datetime(value: dt.datetime) -> str:
+    """System.Text.Json's DateTime form: UTC ends in `Z`, other offsets in `+hh:mm`, naive
+    (.NET's unspecified kind) in nothing; the fraction has no trailing zeros (.NET writes up
+    to 7 digits, Python has 6)."""
+    text = f"{value.year:04}-{value.month:02}-{value.day:02}T"
+    text += f"{value.hour:02}:{value.minute:02}:{value.second:02}"
+    if value.microsecond:
+        text += "." + f"{value.microsecond:06}".rstrip("0")
+    offset = value.utcoffset()
+    if offset is None:
+        return text
+    if not offset:
+        return text + "Z"
+    sign = "-" if offset < dt.timedelta(0) else "+"
+    minutes = abs(offset) // dt.timedelta(minutes=1)
+    return f"{text}{sign}{minutes // 60:02}:{minutes % 60:02}"
+
+
 def json_default(value: Any) -> Any:
     """`json.dumps(default=...)`: convert what the json module cannot write by itself."""
     if isinstance(value, bytes | bytearray | memoryview):
         return base64.b64encode(value).decode("ascii")
-    if isinstance(value, dt.datetime | dt.date | dt.time):
+    if isinstance(value, dt.datetime):
+        return _datetime(value)
+    if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, uuid.UUID | decimal.Decimal):
         return str(value)

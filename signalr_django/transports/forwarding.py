@@ -23,6 +23,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from ..auth import AUTH_EXPIRES
 from ..lifetime.backplane import Backplane, BackplaneError
 from .identity import read_identity, sign_identity
 
@@ -43,7 +44,7 @@ _disconnects: dict[str, asyncio.Event] = {}
 
 def register(backplane: Backplane, handler: HubConnectionHandler) -> None:
     """Let this worker serve requests forwarded to it for `handler`'s hub."""
-    key = (id(backplane), handler.lifetime.key)
+    key = (id(backplane), handler.endpoint_key)
     if key in _handlers:
         _handlers[key] = handler
         return
@@ -92,7 +93,7 @@ async def forward(
     backplane.streams[rid] = queue
     request = {
         "type": "signalr.http",
-        "h": handler.lifetime.key,
+        "h": handler.endpoint_key,
         "i": rid,
         "o": await backplane.start(),
         "m": scope.get("method", "GET"),
@@ -101,7 +102,7 @@ async def forward(
         "hd": [[k, v] for k, v in scope.get("headers", ())],
         "c": list(scope["client"]) if scope.get("client") else None,
         "b": body,
-        "id": sign_identity(user, rid, handler.lifetime.key),
+        "id": sign_identity(user, rid, handler.endpoint_key, scope.get(AUTH_EXPIRES)),
     }
     watcher = asyncio.ensure_future(_watch_disconnect(backplane, owner, rid, receive))
     try:
@@ -150,7 +151,7 @@ async def _serve(
     reply_to = request.get("o")
     if not isinstance(rid, str) or not isinstance(reply_to, str):
         return
-    identity = read_identity(request.get("id"), rid, handler.lifetime.key)
+    identity = read_identity(request.get("id"), rid, handler.endpoint_key)
     if identity is None:
         _warn_refused()
         with contextlib.suppress(BackplaneError):
@@ -168,6 +169,8 @@ async def _serve(
         "client": tuple(request["c"]) if request.get("c") else None,
         "signalr_forwarded": identity,
     }
+    if identity.expires is not None:
+        scope[AUTH_EXPIRES] = identity.expires
 
     async def receive() -> dict[str, Any]:
         nonlocal delivered

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from typing import Any
 from urllib.parse import parse_qsl
 
+from ..auth import AUTH_EXPIRES, authentication_expiry
 from ..conf import HubOptions
 from ..core.load import over_limit
 from ..dispatch.handler import HubConnectionHandler
 from ..server import QueuedOutbound, response_backlog
 from . import forwarding, ownership
+from .hooks import negotiate_headers
 from .http_connection import (
     LONG_POLLING,
     SERVER_SENT_EVENTS,
@@ -42,7 +45,10 @@ from .security import (
     hub_allows,
     is_authenticated,
     origin_allowed,
+    requires_authentication,
 )
+
+logger = logging.getLogger(__name__)
 
 NO_CONNECTION = b"No Connection with that ID"
 AT_LIMIT = b"This server is at its connection limit; retry later or on another server."
@@ -118,7 +124,7 @@ async def serve_negotiate(
             send, 401, str(exc).encode(), headers=[(b"www-authenticate", b"Bearer"), *cors]
         )
         return
-    if not await hub_allows(hub_cls, user):
+    if not await hub_allows(hub_cls, user, options):
         if is_authenticated(user):
             await respond(send, 403, b"Forbidden", headers=cors)
         else:
@@ -147,7 +153,13 @@ async def serve_negotiate(
         forwarding.register(backplane, handler)
     token = make_connection_token(connection_id, user_key(user), stateful, owner, version == 0)
     body = negotiate_body(version, connection_id, token, options, stateful)
-    await respond(send, 200, body, "application/json", cors)
+    try:
+        extra = await negotiate_headers(options, scope, user)
+    except Exception:
+        logger.exception("NEGOTIATE_RESPONSE_HOOK of %s failed", hub_cls.__qualname__)
+        await respond(send, 500, b"Internal Server Error", headers=cors)
+        return
+    await respond(send, 200, body, "application/json", [*cors, *extra])
 
 
 async def _preflight(send: Any, cors: list[tuple[bytes, bytes]]) -> None:
@@ -205,6 +217,13 @@ async def serve_connection_request(
                 send, 401, str(exc).encode(), headers=[(b"www-authenticate", b"Bearer"), *cors]
             )
             return
+        if requires_authentication(handler.hub_cls, options) and not is_authenticated(user):
+            # As in ASP.NET Core, authorization comes before the connection lookup.
+            await drain_body(receive)
+            await respond(
+                send, 401, b"Unauthorized", headers=[(b"www-authenticate", b"Bearer"), *cors]
+            )
+            return
         key = user_key(user)
     verified = read_connection_token(token, key)
     if verified is None:
@@ -212,6 +231,11 @@ async def serve_connection_request(
         await respond(send, 404, NO_CONNECTION, headers=cors)
         return
     connection_id = verified.public_id(token)
+    if handler.was_deleted(connection_id):
+        # Ended by DELETE: the id is gone, as in ASP.NET Core.
+        await drain_body(receive)
+        await respond(send, 404, NO_CONNECTION, headers=cors)
+        return
     backplane = handler.lifetime.backplane
     if (
         backplane is not None
@@ -220,6 +244,8 @@ async def serve_connection_request(
         and identity is None
         and handler.lifetime.connections.get(connection_id) is None
     ):
+        if options.CLOSE_ON_AUTHENTICATION_EXPIRATION and method == "GET":
+            scope[AUTH_EXPIRES] = await authentication_expiry(scope, user)
         await forwarding.forward(backplane, verified.owner, handler, scope, receive, send, user)
         return
     manager = get_http_manager(handler)
@@ -246,6 +272,7 @@ async def serve_connection_request(
             text = b"Cannot terminate this connection using the DELETE endpoint."
             await respond(send, 400, text, headers=cors)
             return
+        handler.mark_deleted(connection_id)
         connection.end(None, client_gone=True)
         await respond(send, 202, b"", headers=cors)
         return
@@ -272,9 +299,11 @@ async def serve_connection_request(
             if user is None:
                 await respond(send, 404, NO_CONNECTION, headers=cors)  # the user is gone
                 return
-        if not await hub_allows(handler.hub_cls, user):
+        if not await hub_allows(handler.hub_cls, user, options):
             await respond(send, 403, b"Forbidden", headers=cors)
             return
+        if options.CLOSE_ON_AUTHENTICATION_EXPIRATION and AUTH_EXPIRES not in scope:
+            scope[AUTH_EXPIRES] = await authentication_expiry(scope, user)
         if over_limit():
             await respond(send, 503, AT_LIMIT, headers=[(b"retry-after", RETRY_AFTER), *cors])
             return
@@ -302,6 +331,15 @@ async def serve_connection_request(
             send, 409, b"An SSE stream is already open for this connection.", headers=cors
         )
         return
+    if options.CLOSE_ON_AUTHENTICATION_EXPIRATION:
+        # Each poll brings its own credentials (the clients ask their token factory every
+        # time): as in ASP.NET Core, the connection now expires with this poll's.
+        hub_connection = connection.session.connection
+        if hub_connection is not None:
+            if identity is None:
+                scope[AUTH_EXPIRES] = await authentication_expiry(scope, user)
+            expires = scope.get(AUTH_EXPIRES)
+            hub_connection.auth_expires = float(expires) if expires is not None else None
     status, body = await connection.poll(LONG_POLL_TIMEOUT)
     if status == 204:
         await respond(send, 204, b"", headers=[*NO_CACHE, *cors])

@@ -50,6 +50,8 @@ class ForwardedIdentity:
     kind: str
     user_key: str
     snapshot: dict[str, Any] = field(default_factory=dict)
+    # When the relaying worker's authentication of the user expires (Unix time), if known.
+    expires: float | None = None
 
     async def user(self) -> Any:
         """The user for a connection this request starts; None if the user is gone."""
@@ -95,9 +97,11 @@ def describe(user: Any) -> dict[str, Any]:
     return {"k": SNAPSHOT, "d": _snapshot(user)}
 
 
-def sign_identity(user: Any, request_id: str, hub: str) -> str:
+def sign_identity(user: Any, request_id: str, hub: str, expires: float | None = None) -> str:
     """The signed identity of `user` for the forwarded request `request_id` to `hub`."""
     payload = {**describe(user), "r": request_id, "h": hub}
+    if expires is not None:
+        payload["x"] = expires
     return signing.dumps(payload, salt=SALT, compress=True)
 
 
@@ -112,11 +116,14 @@ def read_identity(signed: Any, request_id: str, hub: str) -> ForwardedIdentity |
     if not isinstance(data, dict) or data.get("r") != request_id or data.get("h") != hub:
         return None
     kind = data.get("k")
+    expires = data.get("x")
+    if not isinstance(expires, int | float) or isinstance(expires, bool):
+        expires = None
     if kind == ANONYMOUS:
         return ForwardedIdentity(ANONYMOUS, "")
     if kind == MODEL and isinstance(data.get("u"), str):
-        return ForwardedIdentity(MODEL, data["u"])
+        return ForwardedIdentity(MODEL, data["u"], expires=expires)
     snapshot = data.get("d")
     if kind == SNAPSHOT and isinstance(snapshot, dict) and isinstance(snapshot.get("u"), str):
-        return ForwardedIdentity(SNAPSHOT, snapshot["u"], snapshot)
+        return ForwardedIdentity(SNAPSHOT, snapshot["u"], snapshot, expires)
     return None

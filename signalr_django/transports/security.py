@@ -73,12 +73,18 @@ async def authenticate(scope: dict[str, Any], options: HubOptions) -> Any:
     return user
 
 
-async def hub_allows(hub_cls: type, user: Any) -> bool:
-    """Whether `@authorize` on the hub class (if any) lets `user` connect."""
+async def hub_allows(hub_cls: type, user: Any, options: HubOptions | None = None) -> bool:
+    """Whether `@authorize` on the hub class and the endpoint's AUTHORIZE let `user` in."""
     requirement: Requirement | None = getattr(hub_cls, AUTH_ATTR, None)
-    if requirement is None:
-        return True
-    return await check_requirement(user, requirement)
+    if requirement is not None and not await check_requirement(user, requirement):
+        return False
+    extra: Requirement | None = options.AUTHORIZE if options is not None else None
+    return extra is None or await check_requirement(user, extra)
+
+
+def requires_authentication(hub_cls: type, options: HubOptions) -> bool:
+    """Whether only signed-in users may use this endpoint (`@authorize` or AUTHORIZE)."""
+    return getattr(hub_cls, AUTH_ATTR, None) is not None or options.AUTHORIZE is not None
 
 
 __all__ = [
@@ -87,4 +93,5 @@ __all__ = [
     "hub_allows",
     "is_authenticated",
     "origin_allowed",
+    "requires_authentication",
 ]

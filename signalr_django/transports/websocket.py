@@ -17,6 +17,7 @@ import time
 import weakref
 from typing import Any
 
+from ..auth import AUTH_EXPIRES, authentication_expiry
 from ..conf import HubOptions
 from ..core.connection import HubConnection
 from ..core.load import over_limit
@@ -73,9 +74,11 @@ async def serve_websocket(
     except AuthenticationFailed:
         await _reject(send)
         return
-    if not await hub_allows(handler.hub_cls, user):
+    if not await hub_allows(handler.hub_cls, user, options):
         await _reject(send)
         return
+    if options.CLOSE_ON_AUTHENTICATION_EXPIRATION:
+        scope[AUTH_EXPIRES] = await authentication_expiry(scope, user)
     token = _query_id(scope)
     if over_limit() and not (token and _resumable(handler, token, user)):
         await _refuse_at_limit(scope, send)
@@ -115,6 +118,9 @@ async def serve_websocket(
         if not _resume(session, outbound):
             await send({"type": "websocket.close", "code": 1000})
             return
+        if options.CLOSE_ON_AUTHENTICATION_EXPIRATION and session.connection is not None:
+            expires = scope.get(AUTH_EXPIRES)  # the resuming request's credentials count now
+            session.connection.auth_expires = float(expires) if expires is not None else None
     else:
         session = HubSession(
             handler,

@@ -4,15 +4,22 @@ from django.urls import path
 
 from signalr_django.views import negotiate_redirect
 
-from . import client_page, views
+from . import client_page, endpoints, views
 from .hubs import AuthHub, TestHub
 
 urlpatterns = [
     path("broadcast", views.broadcast),
     path("make-user", views.make_user),
+    path("short-login", endpoints.short_login),
     path("client/", client_page.page),
     path("client/<str:name>", client_page.bundle),
     # The WSGI site negotiates and redirects clients to a Daphne worker.
     negotiate_redirect("site/hubs/test", TestHub, worker_route="hubs/test"),
     negotiate_redirect("site/hubs/auth", AuthHub, worker_route="hubs/auth"),
+    negotiate_redirect(
+        "site/hubs/ep/hooked",
+        endpoints.EndpointHub,
+        worker_route="hubs/ep/ws",
+        NEGOTIATE_RESPONSE_HOOK=endpoints.affinity_cookie,
+    ),
 ]

@@ -173,7 +173,7 @@ def test_python_values_are_written_as_system_text_json_would() -> None:
     out = json.loads(P.encode(Completion("1", result=value))[:-1])["result"]
     assert out == {
         "b": "AP8=",
-        "d": "2024-01-02T03:04:05+00:00",
+        "d": "2024-01-02T03:04:05Z",
         "u": "00000000-0000-0000-0000-000000000001",
         "m": "1.10",
         "e": "red",
@@ -184,6 +184,28 @@ def test_python_values_are_written_as_system_text_json_would() -> None:
     assert camel_case("already") == "already"
     with pytest.raises(TypeError, match="cannot be sent"):
         P.encode(Completion("1", result=object()))
+
+
+def test_datetimes_are_written_as_system_text_json_writes_datetime() -> None:
+    """UTC with Z, other offsets as +hh:mm, naive bare; fractions trimmed of trailing zeros."""
+    cases = {
+        dt.datetime(2000, 1, 1, tzinfo=dt.UTC): "2000-01-01T00:00:00Z",
+        dt.datetime(2000, 1, 1, 0, 0, 0, 500000, tzinfo=dt.UTC): "2000-01-01T00:00:00.5Z",
+        dt.datetime(2000, 1, 1, 0, 0, 0, 123456): "2000-01-01T00:00:00.123456",
+        dt.datetime(2000, 1, 1, 0, 0, 0, 120): "2000-01-01T00:00:00.00012",
+        dt.datetime(2000, 1, 1, 1, 2, 3, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))): (
+            "2000-01-01T01:02:03+05:30"
+        ),
+        dt.datetime(1999, 12, 31, 23, 0, tzinfo=dt.timezone(-dt.timedelta(hours=8))): (
+            "1999-12-31T23:00:00-08:00"
+        ),
+        dt.datetime(2000, 1, 1, tzinfo=dt.timezone(dt.timedelta(0), "GMT")): (
+            "2000-01-01T00:00:00Z"
+        ),
+        dt.datetime(1, 1, 1): "0001-01-01T00:00:00",
+    }
+    for value, expected in cases.items():
+        assert json.loads(P.encode(Completion("1", result=value))[:-1])["result"] == expected
 
 
 def test_handshake_parsing() -> None:
