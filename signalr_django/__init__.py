@@ -11,6 +11,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackplaneError",
+    "Connection",
+    "ConnectionHandler",
     "Hub",
     "HubCallerContext",
     "HubException",
@@ -18,6 +20,7 @@ __all__ = [
     "get_hub_context",
     "get_sync_hub_context",
     "hub_method",
+    "map_connection",
     "map_hub",
 ]
 
@@ -26,7 +29,8 @@ if TYPE_CHECKING:  # pragma: no cover - imports for type checkers only
     from .context import get_hub_context, get_sync_hub_context
     from .exceptions import BackplaneError, HubException
     from .hub import Hub, HubCallerContext, hub_method
-    from .routing import map_hub
+    from .raw.connection import Connection, ConnectionHandler
+    from .routing import map_connection, map_hub
 
 _LAZY = {
     "Hub": ".hub",
@@ -38,6 +42,9 @@ _LAZY = {
     "get_hub_context": ".context",
     "get_sync_hub_context": ".context",
     "map_hub": ".routing",
+    "map_connection": ".routing",
+    "Connection": ".raw.connection",
+    "ConnectionHandler": ".raw.connection",
 }
 
 
