@@ -180,3 +180,22 @@ def test_split_deployment_round_robin(split: tuple[Server, Server], transport: s
     assert out["bye"] == "bye"
     assert out["closeError"] is None
     assert min(out["counts"]) >= 1, out["counts"]
+
+
+@pytest.fixture(scope="module")
+def generic(artifacts: Path, test_db: str) -> Iterator[Server]:
+    """Daphne serving the test project through the generic ASGI path (QueuedOutbound)."""
+    env = {"SIGNALR_TEST_DB": test_db, "SIGNALR_TEST_GENERIC_PATH": "1"}
+    with daphne("tests.asgi:application", "tests.settings", artifacts, env, "raw-generic") as srv:
+        yield srv
+
+
+@pytest.mark.parametrize(
+    ("transport", "fmt"), [("WebSockets", "Binary"), ("ServerSentEvents", "Text")]
+)
+def test_generic_asgi_path(generic: Server, transport: str, fmt: str) -> None:
+    """What servers other than Daphne get: echo, then a server close that flushes first."""
+    out = scenario("echo", generic.url, transport, fmt)
+    assert out["equal"] is True, out
+    out = scenario("control", generic.url, transport)
+    assert (out["bye"], out["closeError"], out["closedEnded"]) == ("bye", None, "None")
