@@ -169,3 +169,11 @@ _handlers: weakref.WeakSet[RawConnectionHandler] = weakref.WeakSet()
 def connection_count() -> int:
     """Raw connections held by this process."""
     return sum(len(handler.lifetime.connections) for handler in list(_handlers))
+
+
+def close_raw_connections() -> list[Connection]:
+    """Close every raw connection of this process (server shutdown); returns them."""
+    connections = [c for h in list(_handlers) for c in list(h.lifetime.connections.values())]
+    for connection in connections:
+        connection.close()
+    return connections

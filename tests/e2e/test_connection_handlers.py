@@ -8,13 +8,17 @@ only, and the client does not offer it for binary).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import websockets
 
 from tests.redis_server import redis_url
 from tests.servers import Server, daphne, free_port
@@ -199,3 +203,52 @@ def test_generic_asgi_path(generic: Server, transport: str, fmt: str) -> None:
     assert out["equal"] is True, out
     out = scenario("control", generic.url, transport)
     assert (out["bye"], out["closeError"], out["closedEnded"]) == ("bye", None, "None")
+
+
+async def test_raw_frames_without_negotiate_and_origin_check(server: Server) -> None:
+    """skipNegotiation clients get a fresh id; no handshake is expected or answered; a
+    browser page on a foreign origin is refused (the hubs' Origin check)."""
+    url = f"ws://127.0.0.1:{server.port}/connections/control"
+    async with websockets.connect(url) as ws:
+        assert await asyncio.wait_for(ws.recv(), 30) == "welcome WebSockets"
+        await ws.send('{"protocol":"json","version":1}\x1e')  # just a message here
+        assert await asyncio.wait_for(ws.recv(), 30) == 'got:{"protocol":"json","version":1}\x1e'
+        await ws.send(b"info")
+        info = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        assert info["type"] == "bytes"
+    with pytest.raises(websockets.exceptions.InvalidStatus):
+        async with websockets.connect(url, origin=websockets.Origin("http://evil.example")):
+            pass
+
+
+def test_raw_http_answers(server: Server) -> None:
+    """A POST to a WebSocket connection, an unknown id, a transport the route does not offer."""
+    token = negotiate(server.url, "connections/echo-ws")["connectionToken"]
+    request = urllib.request.Request(
+        f"{server.url}/connections/echo-ws?id={token}", headers={"Accept": "text/event-stream"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 404
+    assert b"ServerSentEvents transport not supported" in refused.value.read()
+    request = urllib.request.Request(
+        f"{server.url}/connections/echo?id=forged", data=b"x", method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as unknown:
+        urllib.request.urlopen(request, timeout=30)
+    assert unknown.value.code == 404
+
+
+async def test_server_shutdown_closes_raw_connections(artifacts: Path, test_db: str) -> None:
+    """On SIGTERM each raw WebSocket gets a normal close, and what was sent before arrives."""
+    env = {"SIGNALR_TEST_DB": test_db}
+    with daphne("tests.asgi:application", "tests.settings", artifacts, env, "raw-stop") as srv:
+        url = f"ws://127.0.0.1:{srv.port}/connections/control"
+        async with websockets.connect(url) as ws:
+            assert await asyncio.wait_for(ws.recv(), 30) == "welcome WebSockets"
+            await ws.send("last")
+            assert await asyncio.wait_for(ws.recv(), 30) == "got:last"
+            srv.proc.send_signal(signal.SIGTERM)
+            with pytest.raises(websockets.exceptions.ConnectionClosedOK):
+                await asyncio.wait_for(ws.recv(), 30)
+            assert ws.close_code == 1000
