@@ -50,6 +50,7 @@ hubs = [
     # Connection handlers: raw connections, no hub protocol.
     map_connection("connections/echo", EchoConnection),
     map_connection("connections/echo-ws", EchoConnection, TRANSPORTS=("WebSockets",)),
+    map_connection("connections/echo-capped", EchoConnection, OUTBOUND_BUFFER_LIMIT=64 * 1024),
     map_connection("connections/control", ControlConnection),
     map_connection("connections/refusing", RefusingConnection),
     map_connection("connections/auth", AuthEchoConnection),

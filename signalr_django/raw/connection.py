@@ -40,6 +40,10 @@ CLOSE_ERROR = 4011
 SERVER_SENT_EVENTS = "ServerSentEvents"
 
 
+class SlowConsumerError(Exception):
+    """The client did not take its messages: OUTBOUND_BUFFER_LIMIT bytes waited for it."""
+
+
 class Connection:
     """One raw connection: its identity, and the one write path to its client.
 
@@ -58,6 +62,7 @@ class Connection:
         "aborted",
         "close_code",
         "connection_id",
+        "failure",
         "items",
         "options",
         "outbound",
@@ -85,6 +90,8 @@ class Connection:
         self.items: dict[Any, Any] = {}
         self.aborted = False
         self.close_code = CLOSE_NORMAL
+        # Why the server ended the connection, for `on_disconnected` (None: a normal close).
+        self.failure: Exception | None = None
         self._closed = False
         self._abort_callback: Callable[[], None] | None = None
 
@@ -127,6 +134,9 @@ class Connection:
                 safe_id(self.connection_id),
                 pending,
                 limit,
+            )
+            self.failure = SlowConsumerError(
+                f"More than {limit} bytes were waiting for the client (OUTBOUND_BUFFER_LIMIT)."
             )
             self.abort(CLOSE_POLICY)
 
@@ -189,7 +199,12 @@ class ConnectionHandler:
         """A client connected; sending is allowed from here on."""
 
     async def on_message(self, connection: Connection, data: str | bytes) -> None:
-        """One message: `str` for text, `bytes` for binary (see `map_connection`)."""
+        """One message: `str` for text, `bytes` for binary.
+
+        Over WebSockets a message is one frame, text or binary as sent. Over Server-Sent
+        Events and long polling it is one POST body: `str` when the request's Content-Type
+        is `text/*` (the JavaScript client's for strings), `bytes` otherwise.
+        """
 
     async def on_disconnected(self, connection: Connection, exc: Exception | None) -> None:
         """The connection ended; `exc` is None for a normal close."""

@@ -123,9 +123,6 @@ class RawConnectionHandler:
     async def connected(self, connection: Connection) -> None:
         """Register the connection and run `on_connected`; raises ConnectionRefused."""
         self.lifetime.connections[connection.connection_id] = connection
-        backplane = self.lifetime.backplane
-        if backplane is not None:
-            await backplane.start()  # so HTTP-transport requests can be forwarded here
         try:
             await self.app.on_connected(connection)
         except Exception as exc:

@@ -127,7 +127,8 @@ class RawSession:
         if connection is None or self._finished:
             return
         self._finished = True
-        failure = failure if failure is not None else self._failure
+        if failure is None:
+            failure = self._failure if self._failure is not None else connection.failure
         if isinstance(failure, MessageTooLargeError):
             connection.close_code = CLOSE_TOO_BIG
         elif (

@@ -252,3 +252,21 @@ async def test_server_shutdown_closes_raw_connections(artifacts: Path, test_db: 
             with pytest.raises(websockets.exceptions.ConnectionClosedOK):
                 await asyncio.wait_for(ws.recv(), 30)
             assert ws.close_code == 1000
+
+
+def test_a_client_that_stops_polling_is_closed_at_the_outbound_cap(server: Server) -> None:
+    """OUTBOUND_BUFFER_LIMIT (64 KiB on this route) bounds what waits for a long poller."""
+    token = negotiate(server.url, "connections/echo-capped")["connectionToken"]
+    url = f"{server.url}/connections/echo-capped?id={token}"
+
+    def call(method: str, body: bytes | None = None) -> tuple[int, bytes]:
+        request = urllib.request.Request(url, data=body, method=method)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read()
+
+    assert call("GET") == (200, b"")  # starts the connection
+    for _ in range(3):  # echoed into the poll buffer: 90 KB wait, over the cap
+        assert call("POST", b"z" * 30_000)[0] == 200
+    status, body = call("GET")
+    assert (status, len(body)) == (200, 90_000)  # what was queued is still delivered
+    assert call("GET")[0] == 204  # then the poller learns the connection ended

@@ -17,7 +17,13 @@ from signalr_django import Connection, ConnectionHandler, map_connection
 from signalr_django.dispatch.dispatcher import ClientClosed
 from signalr_django.dispatch.handler import ConnectionRefused, ServerShutdown
 from signalr_django.exceptions import HubConfigurationError, MessageTooLargeError
-from signalr_django.raw.connection import CLOSE_ERROR, CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TOO_BIG
+from signalr_django.raw.connection import (
+    CLOSE_ERROR,
+    CLOSE_NORMAL,
+    CLOSE_POLICY,
+    CLOSE_TOO_BIG,
+    SlowConsumerError,
+)
 from signalr_django.raw.handler import RawConnectionHandler, connection_count
 from signalr_django.raw.session import RawSession
 from signalr_django.server import ListOutbound, Outbound
@@ -179,7 +185,7 @@ async def test_refusing_on_connected() -> None:
 
 
 async def test_slow_client_is_closed_past_the_outbound_cap() -> None:
-    _, session, outbound, aborted = make(outbound=Stuck(), OUTBOUND_BUFFER_LIMIT=1000)
+    handler, session, outbound, aborted = make(outbound=Stuck(), OUTBOUND_BUFFER_LIMIT=1000)
     await session.open()
     connection = session.connection
     assert connection is not None
@@ -190,6 +196,11 @@ async def test_slow_client_is_closed_past_the_outbound_cap() -> None:
     before = outbound.pending()
     connection.send_nowait(b"dropped")
     assert outbound.pending() == before
+    await session.finish(None, client_gone=False)
+    assert session.close_code == CLOSE_POLICY
+    kind, exc = events(handler)[-1]
+    assert kind == "disconnected" and isinstance(exc, SlowConsumerError)
+    assert "OUTBOUND_BUFFER_LIMIT" in str(exc)
 
 
 async def test_sends_check_types_and_server_sent_events_text() -> None:
