@@ -240,8 +240,8 @@ class HttpConnection:
                 chunks.append(body)
             if not event.get("more_body"):
                 break
-        if self.ended:
-            return None
+        if self.ended or size == 0:
+            return None  # an empty POST carries no message
         if size > limit:
             error = MessageTooLargeError(
                 f"The message ({size} bytes) exceeds MAXIMUM_RECEIVE_MESSAGE_SIZE ({limit} bytes)."
