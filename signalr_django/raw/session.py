@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..dispatch.dispatcher import ClientClosed
-from ..dispatch.handler import ConnectionRefused, ServerShutdown
+from ..dispatch.handler import ServerShutdown
 from ..exceptions import MessageTooLargeError
 from ..protocol import TransferFormat
 from ..server.outbound import Outbound
@@ -139,6 +139,3 @@ class RawSession:
             connection.close_code = CLOSE_ERROR
         connection.mark_closed()
         await self.handler.disconnected(connection, failure)
-
-
-__all__ = ["ConnectionRefused", "RawSession"]
