@@ -11,6 +11,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackplaneError",
+    "Connection",
+    "ConnectionHandler",
     "Hub",
     "HubCallerContext",
     "HubException",
@@ -21,6 +23,7 @@ __all__ = [
     "get_hub_context",
     "get_sync_hub_context",
     "hub_method",
+    "map_connection",
     "map_hub",
 ]
 
@@ -30,7 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover - imports for type checkers only
     from .exceptions import BackplaneError, HubException
     from .filters import HubFilter, HubInvocationContext, HubLifetimeContext
     from .hub import Hub, HubCallerContext, hub_method
-    from .routing import map_hub
+    from .raw.connection import Connection, ConnectionHandler
+    from .routing import map_connection, map_hub
 
 _LAZY = {
     "Hub": ".hub",
@@ -45,6 +49,9 @@ _LAZY = {
     "get_hub_context": ".context",
     "get_sync_hub_context": ".context",
     "map_hub": ".routing",
+    "map_connection": ".routing",
+    "Connection": ".raw.connection",
+    "ConnectionHandler": ".raw.connection",
 }
 
 

@@ -27,3 +27,21 @@ def map_hub(route: str, hub_cls: type, **options: Any) -> URLPattern:
     path = route.strip("/")
     pattern = rf"^{re.escape(path)}(?P<signalr_negotiate>/negotiate)?/?$"
     return re_path(pattern, HubEndpoint(hub_cls, options, path))  # type: ignore[arg-type]
+
+
+def map_connection(route: str, handler_cls: type, **options: object) -> URLPattern:
+    """A URL pattern serving the connection handler `handler_cls` at `route`.
+
+    ASP.NET Core's `MapConnectionHandler<T>(path)`: negotiate, WebSockets, Server-Sent
+    Events and long polling as for hubs, but no hub protocol; the handler's `on_message`
+    gets each message as the client sent it (see `signalr_django.ConnectionHandler`).
+    `options` (SIGNALR option names, e.g. `TRANSPORTS=("WebSockets",)`) apply to this
+    route over the class's `options` and the settings; unknown names fail here. Put the
+    pattern in both the `http` and the `websocket` `URLRouter`, as for `map_hub`.
+    """
+    from .raw.endpoint import ConnectionEndpoint
+
+    base = re.escape(route.strip("/"))
+    pattern = rf"^{base}(?P<signalr_negotiate>/negotiate)?/?$"
+    endpoint = ConnectionEndpoint(handler_cls, route.strip("/"), options)
+    return re_path(pattern, endpoint)  # type: ignore[arg-type]

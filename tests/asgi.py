@@ -13,7 +13,7 @@ from django.urls import re_path
 
 django_asgi_app = get_asgi_application()
 
-from signalr_django import map_hub  # noqa: E402
+from signalr_django import map_connection, map_hub  # noqa: E402
 
 if os.environ.get("SIGNALR_TEST_GENERIC_PATH"):
     # Serve every connection through the generic ASGI path (what servers other than Daphne
@@ -24,6 +24,12 @@ if os.environ.get("SIGNALR_TEST_GENERIC_PATH"):
     _daphne.http_backlog = lambda send: None  # type: ignore[assignment]
 
 from .testapp import endpoints  # noqa: E402
+from .testapp.connections import (  # noqa: E402
+    AuthEchoConnection,
+    ControlConnection,
+    EchoConnection,
+    RefusingConnection,
+)
 from .testapp.hubs import (  # noqa: E402
     AuthHub,
     CapsHub,
@@ -43,6 +49,13 @@ hubs = [
     map_hub("hubs/watch", WatchHub),
     map_hub("hubs/stateful", StatefulHub),
     map_hub("hubs/caps", CapsHub),
+    # Connection handlers: raw connections, no hub protocol.
+    map_connection("connections/echo", EchoConnection),
+    map_connection("connections/echo-ws", EchoConnection, TRANSPORTS=("WebSockets",)),
+    map_connection("connections/echo-capped", EchoConnection, OUTBOUND_BUFFER_LIMIT=64 * 1024),
+    map_connection("connections/control", ControlConnection),
+    map_connection("connections/refusing", RefusingConnection),
+    map_connection("connections/auth", AuthEchoConnection),
 ]
 
 # Served over HTTP only: the WebSocket router below does not route them, so upgrades fail

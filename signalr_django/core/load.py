@@ -21,11 +21,12 @@ LOAD_KEY = "signalr:load:{url}"
 
 
 def connection_count() -> int:
-    """Hub connections held by this process (including HTTP ones mid-handshake)."""
+    """Connections held by this process (hubs, connection handlers, HTTP ones mid-handshake)."""
     from ..lifetime.manager import _managers
+    from ..raw.handler import connection_count as raw_count
     from ..transports.http_connection import _managers as http_managers
 
-    count = sum(len(m.connections) for m in _managers.values())
+    count = sum(len(m.connections) for m in _managers.values()) + raw_count()
     for manager in list(http_managers.values()):
         count += sum(1 for c in manager.connections.values() if c.session.connection is None)
     return count

@@ -31,9 +31,11 @@ def install() -> None:
 
 
 async def drain(timeout: float | None = None) -> int:
-    """Close every hub connection of this process, allowing reconnects; returns how many."""
+    """Close every connection of this process (hubs allowing reconnects); returns how many."""
     from ..conf import global_options
     from ..lifetime.manager import _managers
+    from ..raw.handler import close_raw_connections
+    from ..raw.handler import connection_count as raw_count
     from .load import withdraw
 
     if timeout is None:
@@ -42,10 +44,14 @@ async def drain(timeout: float | None = None) -> int:
     connections = [c for m in _managers.values() for c in list(m.connections.values())]
     for connection in connections:
         connection.abort(Close(allow_reconnect=True))
+    raw = close_raw_connections()  # connection handlers: a normal close, nothing to say
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while loop.time() < deadline and any(m.connections for m in _managers.values()):
+    while loop.time() < deadline and (
+        any(m.connections for m in _managers.values()) or raw_count()
+    ):
         await asyncio.sleep(0.02)
-    if connections:
-        logger.info("Closed %d hub connection(s) for shutdown", len(connections))
-    return len(connections)
+    closed = len(connections) + len(raw)
+    if closed:
+        logger.info("Closed %d connection(s) for shutdown", closed)
+    return closed

@@ -40,6 +40,11 @@ class HandshakeFailed(Exception):
 class HubSession:
     """Handshake, then framed hub messages, for one connection."""
 
+    # The WebSocket close code after the Close message (errors travel in the Close), and
+    # POST bodies are fed chunk by chunk (records carry their own boundaries).
+    close_code = 1000
+    message_per_request = False
+
     __slots__ = (
         "_binary_framer",
         "_buffer",
@@ -90,6 +95,9 @@ class HubSession:
     def limit(self) -> int:
         """The maximum inbound message size."""
         return self.handler.options.MAXIMUM_RECEIVE_MESSAGE_SIZE
+
+    async def open(self) -> None:
+        """Nothing to do: a hub connection starts with the client's handshake."""
 
     async def feed(self, data: str | bytes) -> None:
         """Process one chunk from the client.

@@ -28,7 +28,7 @@ from ..lifetime.backplane import Backplane, BackplaneError
 from .identity import read_identity, sign_identity
 
 if TYPE_CHECKING:
-    from ..dispatch.handler import HubConnectionHandler
+    from .sessions import EndpointHandler
 
 logger = logging.getLogger(__name__)
 
@@ -37,12 +37,12 @@ MAX_FORWARDED_BODY = 1 << 20
 
 WARN_EVERY = 10.0
 
-_handlers: dict[tuple[int, str], HubConnectionHandler] = {}
+_handlers: dict[tuple[int, str], EndpointHandler] = {}
 _last_warning = -WARN_EVERY
 _disconnects: dict[str, asyncio.Event] = {}
 
 
-def register(backplane: Backplane, handler: HubConnectionHandler) -> None:
+def register(backplane: Backplane, handler: EndpointHandler) -> None:
     """Let this worker serve requests forwarded to it for `handler`'s hub."""
     key = (id(backplane), handler.endpoint_key)
     if key in _handlers:
@@ -68,7 +68,7 @@ def register(backplane: Backplane, handler: HubConnectionHandler) -> None:
 async def forward(
     backplane: Backplane,
     owner: str,
-    handler: HubConnectionHandler,
+    handler: EndpointHandler,
     scope: dict[str, Any],
     receive: Any,
     send: Any,
@@ -141,9 +141,7 @@ async def _watch_disconnect(backplane: Backplane, owner: str, rid: str, receive:
             return
 
 
-async def _serve(
-    backplane: Backplane, handler: HubConnectionHandler, request: dict[str, Any]
-) -> None:
+async def _serve(backplane: Backplane, handler: EndpointHandler, request: dict[str, Any]) -> None:
     """Run a forwarded request through this worker's endpoint; stream the response back."""
     from .http import serve_connection_request
 

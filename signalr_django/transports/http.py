@@ -18,7 +18,6 @@ from urllib.parse import parse_qsl
 from ..auth import AUTH_EXPIRES, authentication_expiry
 from ..conf import HubOptions
 from ..core.load import over_limit
-from ..dispatch.handler import HubConnectionHandler
 from ..server import QueuedOutbound, response_backlog
 from . import forwarding, ownership
 from .hooks import negotiate_headers
@@ -47,10 +46,12 @@ from .security import (
     origin_allowed,
     requires_authentication,
 )
+from .sessions import EndpointHandler
 
 logger = logging.getLogger(__name__)
 
 NO_CONNECTION = b"No Connection with that ID"
+REFUSED = b"The connection handler refused the connection."
 AT_LIMIT = b"This server is at its connection limit; retry later or on another server."
 RETRY_AFTER = b"5"
 NO_CACHE = [(b"pragma", b"no-cache"), (b"expires", b"Thu, 01 Jan 1970 00:00:00 GMT")]
@@ -103,7 +104,7 @@ async def drain_body(receive: Any) -> bytes:
 
 
 async def serve_negotiate(
-    handler: HubConnectionHandler, scope: dict[str, Any], receive: Any, send: Any
+    handler: EndpointHandler, scope: dict[str, Any], receive: Any, send: Any
 ) -> None:
     """`POST {hub}/negotiate`: a connection id, a secret token and the transports."""
     hub_cls = handler.hub_cls
@@ -179,7 +180,7 @@ async def _preflight(send: Any, cors: list[tuple[bytes, bytes]]) -> None:
 
 
 async def serve_connection_request(
-    handler: HubConnectionHandler, scope: dict[str, Any], receive: Any, send: Any
+    handler: EndpointHandler, scope: dict[str, Any], receive: Any, send: Any
 ) -> None:
     """GET (SSE stream or long poll), POST (send) and DELETE (end) on `{hub}?id=TOKEN`."""
     options = handler.options
@@ -260,7 +261,11 @@ async def serve_connection_request(
             else:
                 await respond(send, 404, NO_CONNECTION, headers=cors)
             return
-        await connection.receive_post(receive)
+        content_type = header(scope, b"content-type") or ""
+        refused = await connection.receive_post(receive, content_type.startswith("text/"))
+        if refused is not None:
+            await respond(send, refused[0], refused[1], headers=cors)
+            return
         await respond(send, 200, headers=cors)
         return
     await drain_body(receive)
@@ -319,6 +324,9 @@ async def serve_connection_request(
         connection = manager.create(connection_id, requested, scope, user)
         if not sse:
             # The first poll returns at once: it is what starts the connection.
+            if not await connection.open():
+                await respond(send, 500, REFUSED, headers=cors)
+                return
             await respond(send, 200, b"", "application/octet-stream", [*NO_CACHE, *cors])
             return
         await serve_sse(connection, receive, send, cors)
@@ -353,6 +361,9 @@ async def serve_sse(
     connection: HttpConnection, receive: Any, send: Any, cors: list[tuple[bytes, bytes]]
 ) -> None:
     """Hold the event stream open until the client leaves or the connection ends."""
+    if not await connection.open():
+        await respond(send, 500, REFUSED, headers=cors)
+        return
     await send(
         {
             "type": "http.response.start",
@@ -370,6 +381,7 @@ async def serve_sse(
     await send({"type": "http.response.body", "body": b":\r\n", "more_body": True})
     connection.sse_send = send
     connection.sse_backlog = response_backlog(send)
+    connection.sse_ready.set()
     client_left = asyncio.ensure_future(_wait_disconnect(receive))
     ended = asyncio.ensure_future(connection.sse_closed.wait())
     try:

@@ -17,11 +17,12 @@ from typing import Any
 
 from ..core.logs import safe_id
 from ..dispatch.dispatcher import ClientClosed
-from ..dispatch.handler import ConnectionRefused, HubConnectionHandler
-from ..dispatch.session import HandshakeFailed, HubSession
-from ..exceptions import ProtocolError
+from ..dispatch.handler import ConnectionRefused
+from ..dispatch.session import HandshakeFailed
+from ..exceptions import MessageTooLargeError, ProtocolError
 from ..protocol import Payload, TransferFormat
 from ..server.outbound import Outbound, QueuedOutbound
+from .sessions import EndpointHandler, new_session
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,9 @@ FORMATS = {
 POLL_DATA = "data"
 POLL_TIMEOUT = "timeout"
 POLL_ENDED = "ended"
+
+# How a POST to a raw connection ends when its body is over MAXIMUM_RECEIVE_MESSAGE_SIZE.
+TOO_LARGE = 413
 
 
 def sse_event(payload: Payload) -> bytes:
@@ -77,7 +81,7 @@ class HttpConnection:
     def __init__(
         self,
         manager: HttpConnectionManager,
-        handler: HubConnectionHandler,
+        handler: EndpointHandler,
         connection_id: str,
         transport: str,
         scope: dict[str, Any],
@@ -98,12 +102,15 @@ class HttpConnection:
         self.sse_send: Any = None
         self.sse_backlog: Any = None
         self.sse_closed = asyncio.Event()
+        # Set once the event stream is open or the connection ended: a raw connection's
+        # `on_connected` runs (and may send) before the stream opens.
+        self.sse_ready = asyncio.Event()
         self.outbound: Outbound
         if transport == SERVER_SENT_EVENTS:
             self.outbound = QueuedOutbound(self._emit_sse, self._sse_pending)
         else:
             self.outbound = PollOutbound(self)
-        self.session = HubSession(
+        self.session = new_session(
             handler,
             connection_id=connection_id,
             scope=scope,
@@ -121,6 +128,8 @@ class HttpConnection:
 
     async def _emit_sse(self, payload: Payload) -> None:
         """Write one record as an SSE event (the SSE outbound's writer task calls this)."""
+        if self.sse_send is None and not self.sse_ready.is_set():
+            await self.sse_ready.wait()
         if self.sse_send is not None:  # the stream flushes this queue before it ends
             await self.sse_send(
                 {"type": "http.response.body", "body": sse_event(payload), "more_body": True}
@@ -176,14 +185,35 @@ class HttpConnection:
 
     # -- inbound ---------------------------------------------------------------------------
 
-    async def receive_post(self, receive: Any) -> None:
-        """Feed a POST body to the session, chunk by chunk, one POST at a time."""
+    async def open(self) -> bool:
+        """Start the session on the connection's first request; False when refused.
+
+        A no-op for hubs, whose connections start with the handshake; a raw connection's
+        `on_connected` runs here, and if it raises the request that started the connection
+        fails (the client's start fails) and the connection ends.
+        """
+        try:
+            await self.session.open()
+        except ConnectionRefused as exc:
+            self.end(exc)
+            return False
+        return True
+
+    async def receive_post(self, receive: Any, text: bool = False) -> tuple[int, bytes] | None:
+        """Feed a POST body to the session, one POST at a time; None, or an error answer.
+
+        A hub session takes the body chunk by chunk. A raw session takes the whole body as
+        one message (`str` when `text`, the request said `text/*`), refused with 413 and
+        the connection ended when it is over MAXIMUM_RECEIVE_MESSAGE_SIZE.
+        """
         async with self.post_lock:
             self.last_seen = time.monotonic()
+            if self.session.message_per_request:
+                return await self._receive_message(receive, text)
             while True:
                 event = await receive()
                 if event["type"] == "http.disconnect":
-                    return
+                    return None
                 body = event.get("body", b"")
                 if body and not self.ended:
                     try:
@@ -194,7 +224,45 @@ class HttpConnection:
                         logger.exception("Hub connection %s failed", safe_id(self.connection_id))
                         self.end(exc)
                 if not event.get("more_body"):
-                    return
+                    return None
+
+    async def _receive_message(self, receive: Any, text: bool) -> tuple[int, bytes] | None:
+        limit = self.session.limit
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            event = await receive()
+            if event["type"] == "http.disconnect":
+                return None
+            body = event.get("body", b"")
+            size += len(body)
+            if size <= limit:
+                chunks.append(body)
+            if not event.get("more_body"):
+                break
+        if self.ended or size == 0:
+            return None  # an empty POST carries no message
+        if size > limit:
+            error = MessageTooLargeError(
+                f"The message ({size} bytes) exceeds MAXIMUM_RECEIVE_MESSAGE_SIZE ({limit} bytes)."
+            )
+            self.end(error)
+            return TOO_LARGE, str(error).encode()
+        body = b"".join(chunks)
+        data: str | bytes = body
+        if text:
+            try:
+                data = body.decode("utf-8")
+            except UnicodeDecodeError:
+                return 400, b"A text/* request body must be UTF-8."
+        try:
+            await self.session.feed(data)
+        except ProtocolError as exc:
+            self.end(exc)
+        except Exception as exc:
+            logger.exception("Connection %s failed", safe_id(self.connection_id))
+            self.end(exc)
+        return None
 
     # -- ending ----------------------------------------------------------------------------
 
@@ -215,6 +283,7 @@ class HttpConnection:
             self.ended = True
             self._wake(POLL_DATA if self.buffer else POLL_ENDED)
             self.sse_closed.set()
+            self.sse_ready.set()
             drained = client_gone or self.transport == SERVER_SENT_EVENTS or not self.buffer
             if drained and not self.polling:
                 self.manager.remove(self)
@@ -228,7 +297,7 @@ class HttpConnection:
 class HttpConnectionManager:
     """The HTTP-transport connections of one hub in this process, and their sweeper."""
 
-    def __init__(self, handler: HubConnectionHandler) -> None:
+    def __init__(self, handler: EndpointHandler) -> None:
         self.handler = handler
         self.connections: dict[str, HttpConnection] = {}
         self._sweeper: asyncio.Task[None] | None = None
@@ -284,13 +353,13 @@ class HttpConnectionManager:
                 connection.end(None, client_gone=True)
 
 
-_managers: weakref.WeakKeyDictionary[HubConnectionHandler, HttpConnectionManager] = (
+_managers: weakref.WeakKeyDictionary[EndpointHandler, HttpConnectionManager] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def get_http_manager(handler: HubConnectionHandler) -> HttpConnectionManager:
-    """The HTTP connection manager of a hub handler."""
+def get_http_manager(handler: EndpointHandler) -> HttpConnectionManager:
+    """The HTTP connection manager of a hub's or a connection handler's endpoint."""
     manager = _managers.get(handler)
     if manager is None:
         manager = _managers[handler] = HttpConnectionManager(handler)

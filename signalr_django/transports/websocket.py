@@ -23,7 +23,7 @@ from ..core.connection import HubConnection
 from ..core.load import over_limit
 from ..core.logs import safe_id
 from ..dispatch.dispatcher import ClientClosed
-from ..dispatch.handler import ConnectionRefused, HubConnectionHandler, ServerShutdown
+from ..dispatch.handler import ConnectionRefused, ServerShutdown
 from ..dispatch.session import HandshakeFailed, HubSession
 from ..exceptions import ProtocolError
 from ..protocol import Sequence, TransferFormat
@@ -34,6 +34,7 @@ from .http import AT_LIMIT
 from .http_connection import get_http_manager
 from .negotiate import new_connection_id, read_connection_token, user_key
 from .security import AuthenticationFailed, authenticate, hub_allows, origin_allowed
+from .sessions import EndpointHandler, Session, new_session
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +60,9 @@ async def _reject(send: Any) -> None:
 
 
 async def serve_websocket(
-    handler: HubConnectionHandler, scope: dict[str, Any], receive: Any, send: Any
+    handler: EndpointHandler, scope: dict[str, Any], receive: Any, send: Any
 ) -> None:
-    """Run one WebSocket hub connection from upgrade to close."""
+    """Run one WebSocket connection (a hub's or a connection handler's) from upgrade to close."""
     options: HubOptions = handler.options
     event = await receive()
     if event["type"] != "websocket.connect":
@@ -112,6 +113,7 @@ async def serve_websocket(
     outbound = websocket_outbound(send)
     reader = asyncio.current_task()
     assert reader is not None
+    session: Session
     if resumed is not None:
         session = resumed
         session.on_abort(lambda: _cancel(reader))
@@ -122,7 +124,7 @@ async def serve_websocket(
             expires = scope.get(AUTH_EXPIRES)  # the resuming request's credentials count now
             session.connection.auth_expires = float(expires) if expires is not None else None
     else:
-        session = HubSession(
+        session = new_session(
             handler,
             connection_id=connection_id,
             scope=scope,
@@ -137,6 +139,7 @@ async def serve_websocket(
     client_gone = False
     replaced = False
     try:
+        await session.open()
         async with asyncio.timeout(options.HANDSHAKE_TIMEOUT):
             while session.connection is None:
                 event = await receive()
@@ -144,8 +147,9 @@ async def serve_websocket(
                     client_gone = True
                     return
                 await session.feed(_data(event))
-        assert session.connection is not None
-        _live[session.connection] = (reader, session)
+        if isinstance(session, HubSession):
+            assert session.connection is not None
+            _live[session.connection] = (reader, session)
         while True:
             session.parked = True
             event = await receive()
@@ -159,7 +163,7 @@ async def serve_websocket(
         await session.handshake_timed_out()
     except asyncio.CancelledError:
         connection = session.connection
-        if connection is not None and _replacing.get(connection) is reader:
+        if isinstance(connection, HubConnection) and _replacing.get(connection) is reader:
             # A resumed socket took this connection over (stateful reconnect): this stale
             # socket leaves quietly and the connection lives on.
             replaced = True
@@ -181,19 +185,20 @@ async def serve_websocket(
     finally:
         connection = session.connection
         session.parked = False
-        if connection is not None:
+        if isinstance(connection, HubConnection):
             live = _live.get(connection)
             if live is not None and live[0] is reader:
                 del _live[connection]
         if replaced:
-            assert connection is not None
+            assert isinstance(connection, HubConnection)
             _replacing.pop(connection, None)
             with contextlib.suppress(Exception):
                 await send({"type": "websocket.close", "code": 1000})
         elif (
             client_gone
             and failure is None
-            and connection is not None
+            and isinstance(session, HubSession)
+            and isinstance(connection, HubConnection)
             and connection.reconnect is not None
             and not connection.aborted
         ):
@@ -206,7 +211,7 @@ async def serve_websocket(
                         async with asyncio.timeout(options.SHUTDOWN_DRAIN_TIMEOUT):
                             await outbound.flush()
                 try:
-                    await send({"type": "websocket.close", "code": 1000})
+                    await send({"type": "websocket.close", "code": session.close_code})
                 except Exception:
                     logger.debug("Closing %s failed", safe_id(connection_id), exc_info=True)
         outbound.close()
@@ -222,7 +227,7 @@ _replacing: weakref.WeakKeyDictionary[HubConnection, asyncio.Task[Any]] = (
 )
 
 
-async def _take_over(handler: HubConnectionHandler, connection_id: str) -> HubSession | None:
+async def _take_over(handler: EndpointHandler, connection_id: str) -> HubSession | None:
     """A stateful client resumed while its old socket still looks open here: replace it.
 
     A dropped network path (a half-open TCP connection) can leave the old socket looking
@@ -231,7 +236,11 @@ async def _take_over(handler: HubConnectionHandler, connection_id: str) -> HubSe
     and the new socket resumes it (ASP.NET Core likewise ends the previous transport).
     """
     connection = handler.lifetime.connections.get(connection_id)
-    if connection is None or connection.reconnect is None or connection.aborted:
+    if (
+        not isinstance(connection, HubConnection)
+        or connection.reconnect is None
+        or connection.aborted
+    ):
         return None
     live = _live.get(connection)
     if live is None or live[0].done():
@@ -255,7 +264,7 @@ async def _take_over(handler: HubConnectionHandler, connection_id: str) -> HubSe
     return session
 
 
-def _detach(handler: HubConnectionHandler, session: HubSession) -> None:
+def _detach(handler: EndpointHandler, session: HubSession) -> None:
     """The socket dropped under a stateful connection: keep it for DISCONNECT_TIMEOUT."""
     connection = session.connection
     assert connection is not None
@@ -295,7 +304,7 @@ def _resume(session: HubSession, outbound: Outbound) -> bool:
     return True
 
 
-def _resumable(handler: HubConnectionHandler, token: str, user: Any) -> bool:
+def _resumable(handler: EndpointHandler, token: str, user: Any) -> bool:
     verified = read_connection_token(token, user_key(user))
     return verified is not None and verified.public_id(token) in handler.resumable
 

@@ -547,7 +547,7 @@ export async function crossWorker(base) {
 
 // An HTTP proxy that sends each request (and each WebSocket upgrade) to the next worker in
 // turn: a load balancer with no session affinity.
-async function roundRobinProxy(targets) {
+export async function roundRobinProxy(targets) {
   let next = 0;
   const counts = targets.map(() => 0);
   const pick = () => {
