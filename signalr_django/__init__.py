@@ -18,6 +18,7 @@ __all__ = [
     "get_hub_context",
     "get_sync_hub_context",
     "hub_method",
+    "lifespan",
     "map_hub",
 ]
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover - imports for type checkers only
     from .exceptions import BackplaneError, HubException
     from .hub import Hub, HubCallerContext, hub_method
     from .routing import map_hub
+    from .server.lifespan import lifespan
 
 _LAZY = {
     "Hub": ".hub",
@@ -38,6 +40,7 @@ _LAZY = {
     "get_hub_context": ".context",
     "get_sync_hub_context": ".context",
     "map_hub": ".routing",
+    "lifespan": ".server.lifespan",
 }
 
 
