@@ -69,6 +69,7 @@ if common.baseline_root() is not None:  # BENCH_BASELINE: the same hub from anot
         "hub-base", "daphne", "/hubs/echo", "EchoHub of the BENCH_BASELINE checkout"
     )
 SCENARIOS = ("echo", "idle")
+ONLY_ON_REQUEST = ("hub-uvicorn",)  # measured with --only
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class Settings:
     negotiate: bool = False
     procs: int = 1
     client: str | None = None
-    targets: tuple[str, ...] = tuple(TARGETS)
+    targets: tuple[str, ...] = tuple(t for t in TARGETS if t not in ONLY_ON_REQUEST)
     scenarios: tuple[str, ...] = SCENARIOS
 
 
