@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import redis as redis_client
 
+from tests.rawws import RawWebSocket
 from tests.redis_server import redis_url
 from tests.servers import ROOT, Server, free_port, uvicorn
 
@@ -32,6 +33,7 @@ from .conftest import JS_DIR, node_available, run_node
 pytestmark = pytest.mark.e2e
 
 ASGI = "tests.asgi:application"
+HANDSHAKE = '{"protocol":"json","version":1}\x1e'
 
 
 class NodeClient:
@@ -206,3 +208,24 @@ def test_websocket_scenarios_on_wsproto(wsproto: Server, name: str, transport: s
     kind, _, protocol = transport.partition("/")
     env = {"SIGNALR_TRANSPORT": kind, "SIGNALR_PROTOCOL": protocol}
     run_node("run.mjs", name, wsproto.url, env=env)
+
+
+def test_connection_limit_refuses_websocket_upgrades_with_503(
+    artifacts: Path, test_db: str, redis: str
+) -> None:
+    """uvicorn supports ASGI's WebSocket denial responses: past MAX_CONNECTIONS an upgrade
+    gets 503 with Retry-After (Daphne can only answer 403)."""
+    env = {"SIGNALR_TEST_DB": test_db, "REDIS_URL": redis, "SIGNALR_TEST_MAX_CONNECTIONS": "2"}
+    with uvicorn(ASGI, "tests.settings_redis", artifacts, env, "limited") as server:
+        out = run_node("run.mjs", "connectionLimit", server.url)
+        assert out["third"] == {"status": 503, "retryAfter": "5"}
+        assert out["upgradeRefused"] is True
+        assert out["afterLeaving"] == "ok"
+        held = [RawWebSocket(server.port) for _ in range(2)]
+        for ws in held:
+            ws.send_text(HANDSHAKE)
+            assert ws.recv_text() == "{}\x1e"
+        refused = RawWebSocket(server.port)
+        assert refused.status == 503
+        for ws in [*held, refused]:
+            ws.close()
