@@ -61,11 +61,11 @@ async def drain(timeout: float | None = None) -> int:
     """Close every hub connection of this process, allowing reconnects; returns how many."""
     from ..conf import global_options
     from ..lifetime.manager import _managers
-    from .load import withdraw
+    from . import load
 
     if timeout is None:
         timeout = global_options().SHUTDOWN_DRAIN_TIMEOUT
-    await withdraw()
+    await load.stop()  # no report may offer this worker again while it drains
     count = _close_all()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
