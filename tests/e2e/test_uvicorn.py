@@ -193,14 +193,10 @@ def wsproto(artifacts: Path, test_db: str) -> Iterator[Server]:
     [
         ("invokeAndSend", "WebSockets/json"),
         ("invokeAndSend", "WebSockets/messagepack"),
-        ("clientTargets", "WebSockets/json"),
         ("streaming", "WebSockets/json"),
-        ("uploadStreams", "WebSockets/messagepack"),
         ("serverClose", "WebSockets/json"),
         ("messageTooLarge", "WebSockets/json"),
-        ("clientResults", "WebSockets/json"),
         ("statefulReconnect", "WebSockets/json"),
-        ("statefulReconnect", "WebSockets/messagepack"),
     ],
 )
 def test_websocket_scenarios_on_wsproto(wsproto: Server, name: str, transport: str) -> None:
