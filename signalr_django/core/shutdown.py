@@ -172,8 +172,13 @@ def install_signal_drain() -> bool:
 
 
 async def stop_signal_drain() -> None:
-    """The server has shut down: end the latecomer sweep (lifespan.shutdown)."""
-    drainer = _signal_drain
+    """The server has shut down: end the latecomer sweep (lifespan.shutdown).
+
+    The server puts its own handlers back as it stops, so a server started again in this
+    process (programmatic use, tests) gets the drain installed afresh at its start-up.
+    """
+    global _signal_drain
+    drainer, _signal_drain = _signal_drain, None
     if drainer is not None:
         with contextlib.suppress(Exception):
             await drainer.stop()

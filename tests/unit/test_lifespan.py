@@ -108,6 +108,7 @@ async def test_the_drain_runs_before_the_servers_handler(
     await until(lambda: "server" in server_handler)
     await shutdown.stop_signal_drain()
     assert server_handler == ["drain", "server"]
+    assert shutdown._signal_drain is None  # a server started again installs it afresh
 
 
 async def test_a_second_signal_goes_straight_to_the_server(
