@@ -62,7 +62,7 @@ class Target:
 
     name: str
     role: str  # "hub", "consumer" or "bare": what the ratios compare
-    kind: str  # "daphne" or "bare"
+    kind: str  # "daphne", "uvicorn" or "bare"
     layer: str | None  # channel layer of a Daphne target: "pubsub" or "redis"
     path: str  # receivers' path; "{group}" is replaced by the measurement's group
     sender_path: str
@@ -73,6 +73,8 @@ class Target:
         """The server's command line for ``port``."""
         if self.kind == "daphne":
             return common.daphne_command(port)
+        if self.kind == "uvicorn":
+            return common.uvicorn_command(port)
         script = str(BENCH_DIR / "servers" / "bare_broadcast.py")
         return [PYTHON, script, "--port", str(port), "--redis-url", redis_url, "--prefix", prefix]
 
@@ -94,6 +96,15 @@ TARGETS: dict[str, Target] = {
     for t in (
         Target("hub-pubsub", "hub", "daphne", "pubsub", HUB, HUB, "BroadcastHub, pub/sub layer"),
         Target("hub-redis", "hub", "daphne", "redis", HUB, HUB, "BroadcastHub, classic layer"),
+        Target(
+            "hub-pubsub-uvicorn",
+            "hub",
+            "uvicorn",
+            "pubsub",
+            HUB,
+            HUB,
+            "BroadcastHub, pub/sub layer, on uvicorn",
+        ),
         Target(
             "consumer-redis",
             "consumer",

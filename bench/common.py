@@ -84,6 +84,25 @@ def daphne_command(port: int, *options: str) -> list[str]:
     return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *options, ASGI_APP]
 
 
+def uvicorn_command(port: int, *options: str) -> list[str]:
+    """uvicorn in the foreground serving the bench project on ``port``: uvloop, httptools and
+    websockets-sansio (what uvicorn[standard] picks), no access log (Daphne logs none)."""
+    return [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--ws",
+        "websockets-sansio",
+        *options,
+        ASGI_APP,
+    ]
+
+
 def django_env() -> dict[str, str]:
     """This process's environment with the bench project's settings module."""
     return {**os.environ, **DJANGO_ENV}

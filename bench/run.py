@@ -42,7 +42,7 @@ class Target:
     """One server under test: how to start it and which path the generator connects to."""
 
     name: str
-    kind: str  # "daphne" or "bare"
+    kind: str  # "daphne", "uvicorn" or "bare"
     path: str
     description: str
 
@@ -50,6 +50,8 @@ class Target:
         """The server's command line for ``port``."""
         if self.kind == "daphne":
             return common.daphne_command(port)
+        if self.kind == "uvicorn":
+            return common.uvicorn_command(port)
         return [PYTHON, str(BENCH_DIR / "servers" / "bare_websockets.py"), "--port", str(port)]
 
 
@@ -57,6 +59,7 @@ TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
         Target("hub", "daphne", "/hubs/echo", "signalr_django EchoHub on Daphne"),
+        Target("hub-uvicorn", "uvicorn", "/hubs/echo", "signalr_django EchoHub on uvicorn"),
         Target("consumer", "daphne", "/ws/consumer", "plain Channels consumer on Daphne"),
         Target("bare", "bare", "/hubs/echo", "bare websockets server (Python ceiling)"),
     )
@@ -66,6 +69,7 @@ if common.baseline_root() is not None:  # BENCH_BASELINE: the same hub from anot
         "hub-base", "daphne", "/hubs/echo", "EchoHub of the BENCH_BASELINE checkout"
     )
 SCENARIOS = ("echo", "idle")
+ONLY_ON_REQUEST = ("hub-uvicorn",)  # measured with --only
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ class Settings:
     negotiate: bool = False
     procs: int = 1
     client: str | None = None
-    targets: tuple[str, ...] = tuple(TARGETS)
+    targets: tuple[str, ...] = tuple(t for t in TARGETS if t not in ONLY_ON_REQUEST)
     scenarios: tuple[str, ...] = SCENARIOS
 
 

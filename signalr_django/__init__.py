@@ -23,6 +23,7 @@ __all__ = [
     "get_hub_context",
     "get_sync_hub_context",
     "hub_method",
+    "lifespan",
     "map_connection",
     "map_hub",
 ]
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover - imports for type checkers only
     from .hub import Hub, HubCallerContext, hub_method
     from .raw.connection import Connection, ConnectionHandler
     from .routing import map_connection, map_hub
+    from .server.lifespan import lifespan
 
 _LAZY = {
     "Hub": ".hub",
@@ -52,6 +54,7 @@ _LAZY = {
     "map_connection": ".routing",
     "Connection": ".raw.connection",
     "ConnectionHandler": ".raw.connection",
+    "lifespan": ".server.lifespan",
 }
 
 

@@ -54,8 +54,10 @@ class HubEndpoint:
                 await serve_negotiate(handler, scope, receive, send)
             else:
                 await serve_connection_request(handler, scope, receive, send)
-        elif kind == "lifespan":
-            return
+        elif kind == "lifespan":  # an endpoint served as the whole application
+            from .server.lifespan import lifespan
+
+            await lifespan(scope, receive, send)
 
 
 def _is_negotiate(scope: dict[str, Any]) -> bool:

@@ -13,7 +13,7 @@ from django.urls import re_path
 
 django_asgi_app = get_asgi_application()
 
-from signalr_django import map_connection, map_hub  # noqa: E402
+from signalr_django import lifespan, map_connection, map_hub  # noqa: E402
 
 if os.environ.get("SIGNALR_TEST_GENERIC_PATH"):
     # Serve every connection through the generic ASGI path (what servers other than Daphne
@@ -70,9 +70,14 @@ from .testapp.hubs import FilterTestHub  # noqa: E402
 
 hubs.append(map_hub("hubs/filters", FilterTestHub))
 
-application = ProtocolTypeRouter(
-    {
-        "http": AuthMiddlewareStack(URLRouter([*hubs, *http_only, re_path(r"", django_asgi_app)])),
-        "websocket": AuthMiddlewareStack(URLRouter(hubs)),
-    }
-)
+routes = {
+    "http": AuthMiddlewareStack(URLRouter([*hubs, *http_only, re_path(r"", django_asgi_app)])),
+    "websocket": AuthMiddlewareStack(URLRouter(hubs)),
+    # Servers other than Daphne: load reports and the graceful drain (Daphne ignores it).
+    "lifespan": lifespan,
+}
+if os.environ.get("SIGNALR_TEST_NO_LIFESPAN"):
+    # What a project that does not route lifespan gets (tests/e2e/test_uvicorn.py).
+    del routes["lifespan"]
+
+application = ProtocolTypeRouter(routes)

@@ -1,4 +1,4 @@
-"""Start real servers (Daphne, gunicorn, redis-server) as subprocesses for end-to-end tests."""
+"""Start real servers (Daphne, uvicorn, gunicorn, redis-server) as subprocesses for tests."""
 
 from __future__ import annotations
 
@@ -96,6 +96,41 @@ def daphne(
     # A listen backlog large enough for connection bursts (Twisted's default is 50).
     endpoint = f"tcp:port={port}:interface=127.0.0.1:backlog=4096"
     with _serve(["daphne", "-e", endpoint, asgi], settings, log_dir, name, port, env) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def uvicorn(
+    asgi: str,
+    settings: str,
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+    name: str = "uvicorn",
+    port: int | None = None,
+    ws: str = "websockets-sansio",
+    extra: tuple[str, ...] = (),
+) -> Iterator[Server]:
+    """Run `uvicorn asgi` with `DJANGO_SETTINGS_MODULE=settings` on `port` (default: free).
+
+    `ws` names uvicorn's WebSocket implementation explicitly: `websockets-sansio` is what
+    `uvicorn[standard]` picks (`--ws auto` with `websockets` installed), `wsproto` the other
+    maintained one.
+    """
+    port = port or free_port()
+    command = [
+        "uvicorn",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backlog",
+        "4096",
+        "--ws",
+        ws,
+        *extra,
+        asgi,
+    ]
+    with _serve(command, settings, log_dir, name, port, env) as server:
         yield server
 
 

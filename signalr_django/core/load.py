@@ -90,17 +90,36 @@ async def report_forever() -> None:
 _task: asyncio.Task[None] | None = None
 
 
+def start() -> None:
+    """Start reporting on the running event loop (idempotent; no-op without WORKER_URL)."""
+    global _task
+    from ..conf import global_options
+
+    if not global_options().WORKER_URL or (_task is not None and not _task.done()):
+        return
+    _task = asyncio.get_event_loop().create_task(report_forever())
+
+
+async def stop() -> None:
+    """Stop reporting and stop being offered to new clients (the server is stopping)."""
+    global _task
+    task, _task = _task, None
+    if task is not None:
+        task.cancel()
+        await asyncio.wait({task})  # a report in flight must not land after the withdrawal
+    await withdraw()
+
+
 def install() -> None:
-    """Start reporting once Daphne's reactor runs (only when WORKER_URL is set)."""
+    """Start reporting once Daphne's reactor runs (only when WORKER_URL is set).
+
+    Other ASGI servers start it with the lifespan protocol (`signalr_django.lifespan`).
+    """
     from ..conf import global_options
 
     if not global_options().WORKER_URL:
         return
     from ..server.daphne import call_when_running
-
-    def start() -> None:
-        global _task
-        _task = asyncio.get_event_loop().create_task(report_forever())
 
     call_when_running(start)
 

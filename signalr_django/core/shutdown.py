@@ -1,23 +1,41 @@
 """Graceful shutdown: on SIGTERM, every connection gets a Close that allows reconnecting.
 
-Daphne runs on Twisted, which closes the sockets on shutdown before the applications can
-say goodbye; clients would then see an abrupt disconnect, or (when the application is
-cancelled first) a plain Close that the official clients treat as final. A "before
-shutdown" trigger runs first: it closes every hub connection with
-`{"type":7,"allowReconnect":true}` and waits for them (at most SHUTDOWN_DRAIN_TIMEOUT), so
-clients with automatic reconnect move to another worker.
+A server closes its sockets on shutdown before the applications can say goodbye; clients
+would then see an abrupt disconnect, or (when the application is cancelled first) a plain
+Close that the official clients treat as final. So the drain runs first: it closes every
+hub connection with `{"type":7,"allowReconnect":true}` and waits for them (at most
+SHUTDOWN_DRAIN_TIMEOUT), so clients with automatic reconnect move to another worker.
+
+How the drain gets to run first depends on the server:
+
+- Daphne: a "before shutdown" trigger on Twisted's reactor (`install`, at start-up).
+- Servers that speak the ASGI lifespan protocol (uvicorn): lifespan's shutdown event comes
+  only after the server closed every connection, too late. At `lifespan.startup`
+  (`signalr_django.lifespan`) the process's SIGTERM and SIGINT handlers, which the server
+  installed, are wrapped (`install_signal_drain`): the first signal drains, then goes on to
+  the server's own handler, which shuts down as usual.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
 from ..protocol import Close
 
 logger = logging.getLogger(__name__)
 
 _installed = False
+
+# After a signal drain, until the server has closed its listening sockets, connections it
+# still accepts are closed the same way; it looks for them this often (seconds).
+LATECOMER_POLL = 0.05
 
 
 def install() -> None:
@@ -30,28 +48,142 @@ def install() -> None:
     _installed = before_shutdown(drain)
 
 
+def _close_all() -> int:
+    """Close every hub connection (allowing reconnects) and every raw one; how many."""
+    from ..lifetime.manager import _managers
+    from ..raw.handler import close_raw_connections
+
+    connections = [c for m in _managers.values() for c in list(m.connections.values())]
+    for connection in connections:
+        connection.abort(Close(allow_reconnect=True))
+    return len(connections) + len(close_raw_connections())
+
+
 async def drain(timeout: float | None = None) -> int:
     """Close every connection of this process (hubs allowing reconnects); returns how many."""
     from ..conf import global_options
     from ..lifetime.manager import _managers
-    from ..raw.handler import close_raw_connections
     from ..raw.handler import connection_count as raw_count
-    from .load import withdraw
+    from . import load
 
     if timeout is None:
         timeout = global_options().SHUTDOWN_DRAIN_TIMEOUT
-    await withdraw()
-    connections = [c for m in _managers.values() for c in list(m.connections.values())]
-    for connection in connections:
-        connection.abort(Close(allow_reconnect=True))
-    raw = close_raw_connections()  # connection handlers: a normal close, nothing to say
+    await load.stop()  # no report may offer this worker again while it drains
+    count = _close_all()  # connection handlers get a normal close: nothing to say
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline and (
         any(m.connections for m in _managers.values()) or raw_count()
     ):
         await asyncio.sleep(0.02)
-    closed = len(connections) + len(raw)
-    if closed:
-        logger.info("Closed %d connection(s) for shutdown", closed)
-    return closed
+    if count:
+        logger.info("Closed %d connection(s) for shutdown", count)
+    return count
+
+
+Handler = Callable[[int, FrameType | None], Any]
+
+
+class SignalDrain:
+    """Drains on the first SIGTERM or SIGINT, then hands the signal to the server's handler.
+
+    The server's handler is what starts its own shutdown (uvicorn: stop listening, close the
+    remaining sockets, wait for the applications, `lifespan.shutdown`); it is called once
+    the drain has finished and every Close was handed to the server, or at once for a
+    signal that arrives while the drain runs (an operator who insists). Connections the
+    server still accepts after the drain are closed the same way until `stop`.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.started = False
+        self.forwarded = False
+        self._drain: asyncio.Task[None] | None = None
+        self._latecomers: asyncio.Task[None] | None = None
+
+    def wrap(self, previous: Handler) -> Handler:
+        """A signal handler that drains before calling `previous`."""
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            if not self.started:
+                self.started = True
+                self.loop.call_soon_threadsafe(self._start, previous, signum)
+                return
+            self.forwarded = True
+            previous(signum, frame)
+
+        return on_signal
+
+    def _start(self, previous: Handler, signum: int) -> None:
+        self._drain = self.loop.create_task(self._drain_then(previous, signum))
+
+    async def _drain_then(self, previous: Handler, signum: int) -> None:
+        from ..conf import global_options
+        from ..server.outbound import all_flushed
+
+        timeout = global_options().SHUTDOWN_DRAIN_TIMEOUT
+        started = self.loop.time()
+        try:
+            await drain(timeout)
+            await all_flushed(max(0.0, timeout - (self.loop.time() - started)))
+        except Exception:
+            logger.exception("The shutdown drain failed")
+        finally:
+            if not self.forwarded:
+                self.forwarded = True
+                previous(signum, None)
+        self._latecomers = self.loop.create_task(self._close_latecomers())
+
+    async def _close_latecomers(self) -> None:
+        while True:
+            await asyncio.sleep(LATECOMER_POLL)
+            _close_all()
+
+    async def stop(self) -> None:
+        """The server finished shutting down (`lifespan.shutdown`): stop closing latecomers."""
+        if self._drain is not None:
+            await asyncio.wait({self._drain})
+        if self._latecomers is not None:
+            self._latecomers.cancel()
+            await asyncio.wait({self._latecomers})
+
+
+_signal_drain: SignalDrain | None = None
+
+
+def install_signal_drain() -> bool:
+    """Wrap the server's SIGTERM and SIGINT handlers so the drain runs first (idempotent).
+
+    Only handlers installed with `signal.signal` (uvicorn's) are wrapped; a signal left to
+    Python's defaults is not taken over. False when nothing was wrapped (not the main
+    thread, or no server handler to call afterwards).
+    """
+    global _signal_drain
+    if _signal_drain is not None:
+        return True
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    drainer = SignalDrain(asyncio.get_running_loop())
+    wrapped = False
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+        if not callable(previous) or previous is signal.default_int_handler:
+            continue
+        signal.signal(signum, drainer.wrap(previous))
+        wrapped = True
+    if wrapped:
+        _signal_drain = drainer
+    return wrapped
+
+
+async def stop_signal_drain() -> None:
+    """The server has shut down: end the latecomer sweep (lifespan.shutdown).
+
+    The server puts its own handlers back as it stops, so a server started again in this
+    process (programmatic use, tests) gets the drain installed afresh at its start-up.
+    """
+    global _signal_drain
+    drainer, _signal_drain = _signal_drain, None
+    if drainer is not None:
+        with contextlib.suppress(Exception):
+            await drainer.stop()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -85,7 +86,16 @@ class QueuedOutbound(Outbound):
     the first write and lives as long as the connection.
     """
 
-    __slots__ = ("_bytes", "_closed", "_emit", "_extra", "_queue", "_task", "_wakeup")
+    __slots__ = (
+        "__weakref__",
+        "_bytes",
+        "_closed",
+        "_emit",
+        "_extra",
+        "_queue",
+        "_task",
+        "_wakeup",
+    )
 
     def __init__(self, emit: Emit, extra_pending: Callable[[], int] | None = None) -> None:
         self._emit = emit
@@ -104,6 +114,7 @@ class QueuedOutbound(Outbound):
         self._bytes += len(payload)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
+            _writing.add(self)
         else:
             wakeup = self._wakeup
             if wakeup is not None and not wakeup.done():
@@ -157,6 +168,25 @@ class QueuedOutbound(Outbound):
                 await self._wakeup
             finally:
                 self._wakeup = None
+
+
+# Every QueuedOutbound whose writer started, for the shutdown drain (weak: no leak).
+_writing: weakref.WeakSet[QueuedOutbound] = weakref.WeakSet()
+
+
+async def all_flushed(timeout: float) -> bool:
+    """Wait until every QueuedOutbound handed what it holds to the server (or `timeout`).
+
+    The shutdown drain queues a Close on every connection; before the server is let go on
+    to close the sockets itself, those Close messages must have reached it.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while any(o._queue and not o._closed for o in list(_writing)):
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(DRAIN_POLL)
+    return True
 
 
 class ListOutbound(Outbound):

@@ -391,6 +391,9 @@ async def serve_sse(
         ended.cancel()
     if not connection.ended:
         connection.end(None, client_gone=True)
+        # Nobody reads any more: stop the writer task, which would otherwise wait forever
+        # (and be destroyed pending once the connection is garbage).
+        connection.outbound.close()
         return
     await connection.wait_ended()
     outbound = connection.outbound

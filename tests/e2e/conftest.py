@@ -1,4 +1,4 @@
-"""Fixtures for end-to-end tests: a real Daphne serving the test project, and Node."""
+"""Fixtures for end-to-end tests: a real Daphne (and uvicorn) serving the test project, and Node."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import ROOT, Server, daphne
+from tests.servers import ROOT, Server, daphne, uvicorn
 
 JS_DIR = Path(__file__).resolve().parent / "js"
 
@@ -42,6 +42,15 @@ def test_db(artifacts: Path) -> str:
 def server(artifacts: Path, test_db: str) -> Iterator[Server]:
     """Daphne serving `tests.asgi` (the test hubs and views)."""
     with daphne(
+        "tests.asgi:application", "tests.settings", artifacts, {"SIGNALR_TEST_DB": test_db}
+    ) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def uvicorn_server(artifacts: Path, test_db: str) -> Iterator[Server]:
+    """uvicorn serving the same `tests.asgi`: every connection takes the generic ASGI path."""
+    with uvicorn(
         "tests.asgi:application", "tests.settings", artifacts, {"SIGNALR_TEST_DB": test_db}
     ) as srv:
         yield srv

@@ -1,4 +1,8 @@
-"""The official JavaScript client (@microsoft/signalr in Node) against a real Daphne."""
+"""The official JavaScript client (@microsoft/signalr in Node) against Daphne and uvicorn.
+
+Every test runs on both servers: Daphne takes the fast path (`server/daphne.py`), uvicorn
+the generic ASGI path (`QueuedOutbound`, reads paused by not calling `receive`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,16 @@ from tests.servers import Server
 from .conftest import run_node
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module", params=["daphne", "uvicorn"])
+def server(request: pytest.FixtureRequest) -> Server:
+    """The server under test: the session's Daphne, then the session's uvicorn."""
+    if request.param == "daphne":
+        daphne: Server = request.getfixturevalue("server")
+        return daphne
+    uvicorn: Server = request.getfixturevalue("uvicorn_server")
+    return uvicorn
 
 
 # Every transport x protocol combination the official client allows (MessagePack is binary,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.rawws import RawWebSocket
-from tests.servers import Server, daphne
+from tests.servers import Server, daphne, uvicorn
 
 pytestmark = pytest.mark.e2e
 
@@ -18,15 +18,21 @@ RS = "\x1e"
 HANDSHAKE = '{"protocol":"json","version":1}' + RS
 
 
-@pytest.fixture(scope="module")
-def lone(artifacts: Path, test_db: str) -> Iterator[Server]:
-    """A Daphne of its own, so memory figures are not mixed with other tests."""
-    with daphne(
+@pytest.fixture(scope="module", params=["daphne", "uvicorn"])
+def lone(request: pytest.FixtureRequest, artifacts: Path, test_db: str) -> Iterator[Server]:
+    """A server of its own, so memory figures are not mixed with other tests.
+
+    Daphne holds what a client does not read in Twisted's socket buffer and stops reading
+    the socket itself; uvicorn (the generic path) holds it in `QueuedOutbound`, and stops
+    reading because the application stops calling `receive`.
+    """
+    serve = daphne if request.param == "daphne" else uvicorn
+    with serve(
         "tests.asgi:application",
         "tests.settings",
         artifacts,
         {"SIGNALR_TEST_DB": test_db},
-        name="resources",
+        name=f"resources-{request.param}",
     ) as server:
         yield server
 
