@@ -11,14 +11,18 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackplaneError",
+    "ClientResultError",
     "Connection",
+    "ConnectionGoneError",
     "ConnectionHandler",
+    "ConnectionNotFoundError",
     "Hub",
     "HubCallerContext",
     "HubException",
     "HubFilter",
     "HubInvocationContext",
     "HubLifetimeContext",
+    "LimitExceededError",
     "authorize",
     "get_hub_context",
     "get_sync_hub_context",
@@ -31,7 +35,13 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover - imports for type checkers only
     from .auth import authorize
     from .context import get_hub_context, get_sync_hub_context
-    from .exceptions import BackplaneError, HubException
+    from .core.results import ClientResultError, ConnectionGoneError
+    from .exceptions import (
+        BackplaneError,
+        ConnectionNotFoundError,
+        HubException,
+        LimitExceededError,
+    )
     from .filters import HubFilter, HubInvocationContext, HubLifetimeContext
     from .hub import Hub, HubCallerContext, hub_method
     from .raw.connection import Connection, ConnectionHandler
@@ -44,6 +54,10 @@ _LAZY = {
     "hub_method": ".hub",
     "HubException": ".exceptions",
     "BackplaneError": ".exceptions",
+    "ConnectionNotFoundError": ".exceptions",
+    "LimitExceededError": ".exceptions",
+    "ClientResultError": ".core.results",
+    "ConnectionGoneError": ".core.results",
     "HubFilter": ".filters",
     "HubInvocationContext": ".filters",
     "HubLifetimeContext": ".filters",

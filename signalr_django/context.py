@@ -83,7 +83,9 @@ def _background_loop() -> asyncio.AbstractEventLoop:
         return _private_loop
 
 
-def _run_sync(lifetime: HubLifetimeManager, coro: Coroutine[Any, Any, T]) -> T:
+def _run_sync(
+    lifetime: HubLifetimeManager, coro: Coroutine[Any, Any, T], wait: float | None = SYNC_TIMEOUT
+) -> T:
     loop = _server_loop(lifetime) or _background_loop()
     try:
         running = asyncio.get_running_loop()
@@ -95,7 +97,7 @@ def _run_sync(lifetime: HubLifetimeManager, coro: Coroutine[Any, Any, T]) -> T:
             "The sync hub context was called on the server's event loop; "
             "use `await get_hub_context(...)` in async code."
         )
-    return asyncio.run_coroutine_threadsafe(coro, loop).result(SYNC_TIMEOUT)
+    return asyncio.run_coroutine_threadsafe(coro, loop).result(wait)
 
 
 class SyncClientProxy:
@@ -110,6 +112,27 @@ class SyncClientProxy:
     def send(self, method: str, *args: Any) -> None:
         """Invoke `method` on the clients; returns once the message was handed over."""
         _run_sync(self._lifetime, self._proxy.send(method, *args))
+
+
+class SyncSingleClientProxy(SyncClientProxy):
+    """One connection, for sync code: send to it, or ask it for a result."""
+
+    __slots__ = ()
+
+    _proxy: SingleClientProxy
+
+    def invoke(self, method: str, *args: Any, timeout: float | None = None) -> Any:
+        """Invoke `method` on this client and return what its handler returns (blocking).
+
+        The same errors as the async `invoke`: `ClientResultError` when the client answers
+        with an error, `ConnectionGoneError` when it is not connected or leaves first, and
+        `TimeoutError` after `timeout` seconds. Without a timeout the call waits as long as
+        the client takes, so pass one from request handlers.
+        """
+        wait = None if timeout is None else timeout + SYNC_TIMEOUT
+        return _run_sync(
+            self._lifetime, self._proxy.invoke(method, *args, timeout=timeout), wait=wait
+        )
 
 
 class SyncHubClients:
@@ -133,10 +156,10 @@ class SyncHubClients:
         """Every connection but the listed ones."""
         return self._wrap(self._clients.all_except(connection_ids))
 
-    def client(self, connection_id: str) -> SyncClientProxy:
-        """One connection."""
+    def client(self, connection_id: str) -> SyncSingleClientProxy:
+        """One connection: `send`, or `invoke` for a client result."""
         proxy: SingleClientProxy = self._clients.client(connection_id)
-        return self._wrap(proxy)
+        return SyncSingleClientProxy(self._lifetime, proxy)
 
     def clients(self, connection_ids: Iterable[str]) -> SyncClientProxy:
         """Several connections."""

@@ -167,6 +167,14 @@ def test_sync_hub_context_from_a_django_view(server: Server, transport: str) -> 
     assert out["b"] == [["view", "hello"], ["view-group", "g"]]
 
 
+def test_client_result_from_a_django_view(server: Server) -> None:
+    """The sync hub context asks a client for a result from a plain sync view."""
+    out = scenario("clientResultFromView", server, "WebSockets/json")
+    assert out["answered"] == {"status": 200, "body": {"value": "answer to q1"}}
+    assert out["failed"]["status"] == 502 and "no answer here" in out["failed"]["body"]["error"]
+    assert out["gone"]["status"] == 404
+
+
 def test_skip_negotiation(server: Server) -> None:
     """skipNegotiation + WebSockets connects without negotiate."""
     scenario("skipNegotiation", server)

@@ -76,6 +76,14 @@ def test_every_target_crosses_workers(cluster: dict[str, Server]) -> None:
     ]
 
 
+def test_client_result_from_the_wsgi_site(cluster: dict[str, Server]) -> None:
+    """A gunicorn view asks a client on a Daphne worker for a result (sync hub context)."""
+    out = run("clientResultFromView", cluster, ASK_SITE=cluster["web"].url)
+    assert out["answered"] == {"status": 200, "body": {"value": "answer to q1"}}
+    assert out["failed"]["status"] == 502 and "no answer here" in out["failed"]["body"]["error"]
+    assert out["gone"]["status"] == 404
+
+
 @pytest.mark.parametrize("transport", ["LongPolling", "ServerSentEvents", "WebSockets"])
 def test_no_sticky_sessions(cluster: dict[str, Server], transport: str) -> None:
     """Every request goes to the next worker in turn; the connection works regardless."""

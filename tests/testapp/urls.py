@@ -9,6 +9,7 @@ from .hubs import AuthHub, TestHub
 
 urlpatterns = [
     path("broadcast", views.broadcast),
+    path("ask-client", views.ask_client),
     path("make-user", views.make_user),
     path("short-login", endpoints.short_login),
     path("client/", client_page.page),

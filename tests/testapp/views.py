@@ -9,7 +9,12 @@ from django.contrib.auth.models import Permission
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from signalr_django import BackplaneError, get_sync_hub_context
+from signalr_django import (
+    BackplaneError,
+    ClientResultError,
+    ConnectionGoneError,
+    get_sync_hub_context,
+)
 from signalr_django.auth import create_access_token
 
 from .hubs import TestHub
@@ -37,6 +42,19 @@ def _send(ctx: Any, target: str, message: str, request: HttpRequest) -> None:
         ctx.clients.client(request.GET["id"]).send("Receive", "view-client", message)
     else:
         ctx.clients.all.send("Receive", "view", message)
+
+
+@csrf_exempt
+def ask_client(request: HttpRequest) -> JsonResponse:
+    """A plain sync view that asks one hub client for a result (sync hub context)."""
+    client = get_sync_hub_context(TestHub).clients.client(request.GET["id"])
+    try:
+        value = client.invoke("GetMessage", request.GET.get("question", "?"), timeout=10)
+    except ClientResultError as exc:
+        return JsonResponse({"error": str(exc)}, status=502)
+    except ConnectionGoneError as exc:
+        return JsonResponse({"gone": str(exc)}, status=404)
+    return JsonResponse({"value": value})
 
 
 @csrf_exempt

@@ -316,6 +316,23 @@ export async function hubContextFromView(base) {
   return { a: ia.items, b: ib.items };
 }
 
+export async function clientResultFromView(base) {
+  // The view runs on the worker itself, or on the WSGI site (ASK_SITE) across the backplane.
+  const site = process.env.ASK_SITE || base;
+  const c = await started(base);
+  c.on("GetMessage", (question) => `answer to ${question}`);
+  let response = await fetch(`${site}/ask-client?id=${c.connectionId}&question=q1`);
+  const answered = { status: response.status, body: await response.json() };
+  c.off("GetMessage");
+  c.on("GetMessage", () => { throw new Error("no answer here"); });
+  response = await fetch(`${site}/ask-client?id=${c.connectionId}&question=q2`);
+  const failed = { status: response.status, body: await response.json() };
+  await c.stop();
+  response = await fetch(`${site}/ask-client?id=${c.connectionId}&question=q3`);
+  const gone = { status: response.status, body: await response.json() };
+  return { answered, failed, gone };
+}
+
 export async function skipNegotiation(base) {
   const c = connect(base, "/hubs/test", {
     skipNegotiation: true,
