@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from http.cookies import SimpleCookie
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 from urllib.parse import parse_qsl
+
+from typing_extensions import TypeVar as TypeVar_
 
 from .clients import HubCallerClients
 from .groups import GroupManager
@@ -20,6 +22,16 @@ if TYPE_CHECKING:
     from .core.connection import HubConnection
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UntypedClient:
+    """The client interface of a hub declared as plain `Hub`: any method name goes."""
+
+    def __getattr__(self, name: str) -> Any: ...
+
+
+# The client interface a hub declares as `Hub[ChatClient]` (see `signalr_django.typed`).
+ClientT = TypeVar_("ClientT", default=UntypedClient)
 
 
 class HubCallerContext:
@@ -93,13 +105,16 @@ class HubCallerContext:
         self._connection.abort()
 
 
-class Hub:
+class Hub(Generic[ClientT]):
     """Subclass this and add methods: every public method can be called by clients.
 
     Methods may be `async def` or plain `def` (run in a worker thread, so the ORM works).
     An async generator method streams its items to the client. Parameters annotated with
     types are converted from the wire values; an argument that does not fit fails that
     invocation with a binding error and leaves the connection open.
+
+    Declare the client methods the hub calls as a `typing.Protocol` and subclass
+    `Hub[ThatProtocol]` to have them type-checked (`signalr_django.typed`).
 
     Set `options` to override `settings.SIGNALR` for this hub, for example
     `options = {"ENABLE_DETAILED_ERRORS": True}`, and `filters` to wrap this hub's calls

@@ -1,0 +1,87 @@
+"""Typed clients: a hub declares the client methods it calls as a `typing.Protocol`.
+
+`class ChatHub(Hub[ChatClient])` is the Python form of ASP.NET Core's `Hub<IChatClient>`:
+`self.clients.all.receive_message(user, text)` type-checks against `ChatClient` and sends
+the client method `ReceiveMessage`. This module holds the pure part shared by the runtime
+proxies and the TypeScript generator: which Protocol a hub declares and the wire name of
+each of its methods.
+
+Wire names are the Python name in PascalCase (`receive_message` -> `ReceiveMessage`), the
+convention of the official clients' examples; `@client_method(name="...")` on a Protocol
+method sets another (a JavaScript handler registered as `"receiveMessage"`, say).
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CLIENT_METHOD_ATTR = "_signalr_client_method"
+
+
+@overload
+def client_method(func: F, /) -> F: ...
+
+
+@overload
+def client_method(*, name: str | None = None) -> Callable[[F], F]: ...
+
+
+def client_method(func: F | None = None, /, *, name: str | None = None) -> F | Callable[[F], F]:
+    """Mark a method of a client Protocol; `name` sets its wire name."""
+
+    def mark(f: F) -> F:
+        setattr(f, CLIENT_METHOD_ATTR, {"name": name})
+        return f
+
+    if func is not None:
+        return mark(func)
+    return mark
+
+
+def pascal_case(name: str) -> str:
+    """`receive_message` -> `ReceiveMessage`; a name without underscores keeps its case
+    after the first letter (`receiveMessage` -> `ReceiveMessage`)."""
+    parts = [part for part in name.split("_") if part]
+    return "".join(part[0].upper() + part[1:] for part in parts)
+
+
+def wire_name(func: Callable[..., Any]) -> str:
+    """The client method name a Protocol method sends."""
+    marked = getattr(func, CLIENT_METHOD_ATTR, None)
+    if marked and marked.get("name"):
+        return str(marked["name"])
+    return pascal_case(func.__name__)
+
+
+def client_interface(hub_cls: type) -> type | None:
+    """The Protocol given as `Hub[...]`'s type argument anywhere in `hub_cls`'s bases.
+
+    None for a hub declared as plain `Hub` (untyped clients: any method name goes).
+    """
+    from .hub import Hub
+
+    for klass in hub_cls.__mro__:
+        for base in getattr(klass, "__orig_bases__", ()):
+            origin = typing.get_origin(base)
+            if isinstance(origin, type) and issubclass(origin, Hub):
+                args = typing.get_args(base)
+                if args and isinstance(args[0], type):
+                    return args[0]
+    return None
+
+
+def client_methods(interface: type) -> dict[str, Callable[..., Any]]:
+    """Public methods a client Protocol declares, by Python name (inherited ones included)."""
+    methods: dict[str, Callable[..., Any]] = {}
+    for klass in reversed(interface.__mro__):
+        if klass is object or klass is typing.Protocol or klass.__name__ == "Generic":
+            continue
+        for attr, value in vars(klass).items():
+            if attr.startswith("_") or not callable(value):
+                continue
+            methods[attr] = value
+    return methods
