@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
 
 _installed = False
 
+# Set once this process has begun to drain: from then on it accepts no new connection and
+# reports itself not ready (`is_draining`).
+_draining = False
+
 # After a signal drain, until the server has closed its listening sockets, connections it
 # still accepts are closed the same way; it looks for them this often (seconds).
 LATECOMER_POLL = 0.05
@@ -46,6 +50,11 @@ def install() -> None:
     from ..server.daphne import before_shutdown
 
     _installed = before_shutdown(drain)
+
+
+def is_draining() -> bool:
+    """Whether this process has begun to shut down and must accept no new connection."""
+    return _draining
 
 
 def _close_all() -> int:
@@ -66,6 +75,8 @@ async def drain(timeout: float | None = None) -> int:
     from ..raw.handler import connection_count as raw_count
     from . import load
 
+    global _draining
+    _draining = True
     if timeout is None:
         timeout = global_options().SHUTDOWN_DRAIN_TIMEOUT
     await load.stop()  # no report may offer this worker again while it drains
