@@ -18,12 +18,15 @@ __all__ = [
     "ConnectionNotFoundError",
     "Hub",
     "HubCallerContext",
+    "HubConfigurationError",
     "HubException",
     "HubFilter",
     "HubInvocationContext",
     "HubLifetimeContext",
     "LimitExceededError",
+    "Sent",
     "authorize",
+    "client_method",
     "get_hub_context",
     "get_sync_hub_context",
     "hub_method",
@@ -39,6 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover - imports for type checkers only
     from .exceptions import (
         BackplaneError,
         ConnectionNotFoundError,
+        HubConfigurationError,
         HubException,
         LimitExceededError,
     )
@@ -46,7 +50,9 @@ if TYPE_CHECKING:  # pragma: no cover - imports for type checkers only
     from .hub import Hub, HubCallerContext, hub_method
     from .raw.connection import Connection, ConnectionHandler
     from .routing import map_connection, map_hub
+    from .sent import Sent
     from .server.lifespan import lifespan
+    from .typed import client_method
 
 _LAZY = {
     "Hub": ".hub",
@@ -56,6 +62,9 @@ _LAZY = {
     "BackplaneError": ".exceptions",
     "ConnectionNotFoundError": ".exceptions",
     "LimitExceededError": ".exceptions",
+    "HubConfigurationError": ".exceptions",
+    "Sent": ".sent",
+    "client_method": ".typed",
     "ClientResultError": ".core.results",
     "ConnectionGoneError": ".core.results",
     "HubFilter": ".filters",
