@@ -24,11 +24,13 @@ opt-in `unused-awaitable` code.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import threading
 from asyncio import _get_running_loop
 from collections.abc import Awaitable, Callable, Coroutine, Generator
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -182,15 +184,27 @@ def run_sync(
     The caller's context variables travel with it (the running invocation's scope, so a
     client result gives the invocation's slot back and sends pace on the caller's backlog).
     """
-    loop = server_loop(lifetime) or background_loop()
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
+    if _get_running_loop() is not None:
+        # Blocking here would stop the loop (a deadlock when it is the server's own).
         coro.close()
         raise RuntimeError(
-            "The sync hub context was called on the server's event loop; "
-            "use `await get_hub_context(...)` in async code."
+            "The sync hub context was called from async code (on the server's event loop "
+            "or another one); use `await get_hub_context(...)` there."
         )
-    return asyncio.run_coroutine_threadsafe(coro, loop).result(wait)
+    loop = server_loop(lifetime) or background_loop()
+    return contextvars.copy_context().run(_submit, coro, loop).result(wait)
+
+
+def _submit(coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> Future[T]:
+    """Hand `coro` to `loop` in the current (copied) context, minus asgiref's deadlock mark.
+
+    A `def` hub method runs under `sync_to_async`, which marks its context as holding the
+    single sync thread. Tasks the carried call starts would inherit that mark: a client
+    result frees the invocation's slot and starts the connection's next queued invocation
+    from there, and a `def` one would then be refused with "would deadlock". Nothing the
+    lifetime manager runs needs the sync thread, so the mark does not apply to them.
+    """
+    from asgiref.sync import SyncToAsync
+
+    SyncToAsync.deadlock_context.set(False)
+    return asyncio.run_coroutine_threadsafe(coro, loop)
