@@ -62,7 +62,7 @@ class ClientProxy:
             "call it on `clients.caller` or `clients.client(connection_id)`."
         )
 
-    def __getattr__(self, name: str) -> Callable[..., Sent[Any]]:
+    def _protocol_call(self, name: str) -> Callable[..., Sent[Any]]:
         """A method of the hub's client Protocol: a send of its wire name, or a result."""
         if name.startswith("_"):
             raise AttributeError(name)
@@ -74,6 +74,11 @@ class ClientProxy:
         if call.returns_value:
             return self._result(name, call.wire_name)
         return partial(self.send, call.wire_name)
+
+    if not TYPE_CHECKING:
+        # Hidden from type checkers, which would otherwise accept any attribute of the
+        # untyped proxies; typed hubs see their Protocol instead of these classes.
+        __getattr__ = _protocol_call
 
 
 class _AllProxy(ClientProxy):

@@ -80,11 +80,14 @@ class SyncClientProxy:
         """Invoke `method` on the clients; returns once the message was handed over."""
         self._proxy.send(method, *args)
 
-    def __getattr__(self, name: str) -> Any:
-        """A method of the hub's client Protocol (see `ClientProxy.__getattr__`)."""
+    def _protocol_call(self, name: str) -> Any:
+        """A method of the hub's client Protocol (see `ClientProxy._protocol_call`)."""
         if name.startswith("_"):
             raise AttributeError(name)
         return getattr(self._proxy, name)
+
+    if not TYPE_CHECKING:  # see ClientProxy: the Protocol types these calls
+        __getattr__ = _protocol_call
 
 
 class SyncSingleClientProxy(SyncClientProxy):
