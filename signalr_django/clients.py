@@ -14,13 +14,14 @@ the `_Many`/`_One` descriptors and the self-typed overloads below choose between
 
 from __future__ import annotations
 
+from asyncio import _get_running_loop
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from typing_extensions import TypeVar as TypeVar_
 
-from .sent import SYNC_TIMEOUT, Sent
+from .sent import SYNC_TIMEOUT, Sent, refuse_waiting_on_the_sync_thread
 
 if TYPE_CHECKING:
     from .lifetime.manager import HubLifetimeManager
@@ -143,7 +144,11 @@ class SingleClientProxy(ClientProxy):
         `.result()` reads it. Raises `ClientResultError` (a HubException) when the client
         answers with an error, `ConnectionGoneError` when it is not connected or disconnects
         first, and `TimeoutError` after `timeout` seconds (a late answer is ignored).
+        A `def` method must be marked `@hub_method(thread_sensitive=False)` to wait for a
+        client (see `refuse_waiting_on_the_sync_thread`).
         """
+        if _get_running_loop() is None:
+            refuse_waiting_on_the_sync_thread(method)
         lifetime = self._lifetime
         return Sent(
             lifetime,

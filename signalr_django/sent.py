@@ -138,6 +138,27 @@ def _never_awaited(what: str) -> None:
         pass
 
 
+def refuse_waiting_on_the_sync_thread(what: str) -> None:
+    """Raise when a client result would be awaited on asgiref's single sync thread.
+
+    A `def` hub method runs on Django's one thread for sync code unless it is marked
+    `thread_sensitive=False`. Waiting there for a client makes every other user of that
+    thread wait too: other `def` methods, sync views, and the session and user lookups of
+    AuthMiddlewareStack, including the one for the long-polling or SSE POST that carries
+    the client's answer, so the call could only end by timing out. Failing at once with
+    the fix in the message beats a process-wide stall.
+    """
+    from asgiref.sync import SyncToAsync
+
+    if SyncToAsync.deadlock_context.get(False):
+        raise RuntimeError(
+            f"Client result {what!r} requested on Django's single sync thread: waiting there "
+            "would stall every sync view and ORM call of this process (and the request that "
+            "carries the answer). Mark the hub method @hub_method(thread_sensitive=False), "
+            "or make it async."
+        )
+
+
 def server_loop(lifetime: HubLifetimeManager) -> asyncio.AbstractEventLoop | None:
     """The event loop that owns this process's connections, if there is one."""
     loop = lifetime.loop

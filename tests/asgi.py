@@ -70,6 +70,12 @@ from .testapp.hubs import FilterTestHub  # noqa: E402
 
 hubs.append(map_hub("hubs/filters", FilterTestHub))
 
+# Sync hub methods and typed clients (tests/e2e/test_sync_hub.py).
+from .testapp.sync_hubs import SyncTestHub, TypedTestHub  # noqa: E402
+
+hubs.append(map_hub("hubs/sync", SyncTestHub))
+hubs.append(map_hub("hubs/typed", TypedTestHub))
+
 routes = {
     "http": AuthMiddlewareStack(URLRouter([*hubs, *http_only, re_path(r"", django_asgi_app)])),
     "websocket": AuthMiddlewareStack(URLRouter(hubs)),

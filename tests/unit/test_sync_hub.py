@@ -19,6 +19,7 @@ from signalr_django import (
     client_method,
     get_hub_context,
     get_sync_hub_context,
+    hub_method,
 )
 from signalr_django.conf import hub_options
 from signalr_django.core.connection import HubConnection
@@ -54,7 +55,11 @@ class SyncHub(Hub):
         self.clients.group(group).send("Shout", "after leaving")
         return "done"
 
+    @hub_method(thread_sensitive=False)
     def ask(self) -> Any:
+        return self.clients.caller.invoke("GetName", "who?", timeout=60).result()
+
+    def ask_on_sync_thread(self) -> Any:
         return self.clients.caller.invoke("GetName", "who?", timeout=60).result()
 
     def join(self, group: str) -> None:
@@ -98,6 +103,7 @@ class TypedHub(Hub[ChatClient]):
     async def name(self) -> str:
         return await self.clients.caller.get_name("async?")
 
+    @hub_method(thread_sensitive=False)
     def name_sync(self) -> str:
         return self.clients.caller.get_name("def?").result()
 
@@ -194,6 +200,15 @@ async def test_def_method_gets_a_client_result(pair: Any) -> None:
     a, _ = pair[SyncHub]
     await a.send(Invocation("Ask", [], "1"))
     assert (await a.completion("1")).get("result") == "name for who?"
+
+
+async def test_client_result_on_the_sync_thread_is_refused(pair: Any) -> None:
+    """A thread-sensitive def method asking for a client result fails at once, with the fix."""
+    a, _ = pair[SyncHub]
+    await a.send(Invocation("AskOnSyncThread", [], "1"))
+    error = (await a.completion("1"))["error"]
+    assert "thread_sensitive=False" in error
+    assert a.calls() == []
 
 
 async def test_def_method_sees_a_cap_as_an_exception(pair: Any) -> None:
