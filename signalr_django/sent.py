@@ -29,7 +29,7 @@ import logging
 import os
 import threading
 from asyncio import _get_running_loop
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -48,18 +48,22 @@ _AWAITED = 1  # made on a loop and handed to an await
 _DONE = 2  # carried out synchronously; `_value` holds the result
 
 
-class Sent(Awaitable[T]):
+class Sent(Coroutine[Any, Any, T]):
     """A client send, client result or group change: await it in async code; in sync code
     (a `def` hub method) it has already happened when the call returns.
 
-    `result()` gives a client result in sync code; awaiting gives it in async code.
+    `result()` gives a client result in sync code; awaiting gives it in async code. It is a
+    `collections.abc.Coroutine` so that `asyncio.create_task` and `TaskGroup.create_task`
+    take it as they took the coroutines it replaces (mypy's `unused-coroutine` check looks
+    for `typing.Coroutine` itself, so it stays quiet about bare calls in `def` methods).
     """
 
-    __slots__ = ("_args", "_func", "_state", "_value", "_what")
+    __slots__ = ("_args", "_func", "_it", "_state", "_value", "_what")
 
     _value: Any
     _func: Callable[..., Coroutine[Any, Any, T]] | None
     _args: tuple[Any, ...]
+    _it: Generator[Any, None, T] | None
 
     def __init__(
         self,
@@ -99,6 +103,33 @@ class Sent(Awaitable[T]):
         if state == _DONE:
             return _completed(self._value)
         raise RuntimeError(f"The call of {self._what!r} was awaited already; await it once.")
+
+    def _steps(self) -> Generator[Any, None, T]:
+        it: Generator[Any, None, T] | None = getattr(self, "_it", None)
+        if it is None:
+            it = self._it = self.__await__()
+        return it
+
+    def send(self, value: Any) -> Any:
+        """Coroutine protocol (used by asyncio.Task): advance the call."""
+        return self._steps().send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        """Coroutine protocol (used by asyncio.Task): raise `typ` inside the call."""
+        exc = typ if val is None else typ(val) if isinstance(typ, type) else val
+        if tb is not None:
+            exc = exc.with_traceback(tb)
+        return self._steps().throw(exc)
+
+    def close(self) -> None:
+        """Coroutine protocol: abandon the call (a pending one then never runs, silently)."""
+        if self._state == _PENDING:
+            self._state = _AWAITED
+            self._func = None
+            return
+        it = getattr(self, "_it", None)
+        if it is not None:
+            it.close()
 
     def result(self) -> T:
         """The client result (None for sends) of a call made in sync code.

@@ -344,3 +344,16 @@ def test_public_api_exports() -> None:
                  "HubConfigurationError", "Sent", "client_method"):  # fmt: skip
         assert name in signalr_django.__all__
     assert issubclass(LimitExceededError, signalr_django.HubException)
+
+
+async def test_sent_goes_into_tasks(pair: Any) -> None:
+    """create_task and TaskGroup take a Sent as they took a coroutine; close() abandons one."""
+    a, _ = pair[SyncHub]
+    proxy = get_hub_context(SyncHub).clients.client(a.connection.connection_id)
+    await asyncio.create_task(proxy.send("Task", 1))
+    async with asyncio.TaskGroup() as group:
+        group.create_task(proxy.send("Group", 2))
+        asked = group.create_task(proxy.invoke("GetName", "task?", timeout=30))
+    proxy.send("Closed").close()
+    assert asked.result() == "name for task?"
+    assert [c for c in a.calls() if c[0] != "GetName"] == [("Task", [1]), ("Group", [2])]
