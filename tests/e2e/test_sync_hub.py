@@ -22,6 +22,7 @@ def test_def_methods_and_typed_clients(server: Server, transport: str) -> None:
     assert joined[0] == "joined"
     assert rest == [["group", "hello"], ["others", "hello"], ["others", "after leave"]]
     assert sync["answer"] == "a answers why?"
+    assert "thread_sensitive=False" in sync["refused"]
     typed = out["typed"]
     assert typed["a"] == [["ann", "async hi"]]
     assert typed["b"] == [["ann", "async hi"], ["ann", "def hi"]]

@@ -31,6 +31,9 @@ class SyncTestHub(Hub):
     def ask_caller(self, question: str) -> object:
         return self.clients.caller.invoke("GetAnswer", question, timeout=30).result()
 
+    def ask_on_sync_thread(self, question: str) -> object:
+        return self.clients.caller.invoke("GetAnswer", question, timeout=30).result()
+
 
 class TestClient(Protocol):
     """The client methods TypedTestHub calls."""

@@ -1,7 +1,7 @@
 // Sync hub methods and typed clients through the official client: node synchub.mjs <baseUrl>
 // Prints what the clients received (JSON, last line); exits 1 with the error on failure.
 import assert from "node:assert/strict";
-import { inbox, started } from "./lib.mjs";
+import { expectError, inbox, started } from "./lib.mjs";
 
 const base = process.argv[2];
 const timer = setTimeout(() => {
@@ -27,9 +27,10 @@ async function syncHub() {
   await boxA.wait(2);
   await boxB.wait(4);
   const answer = await a.invoke("AskCaller", "why?");
+  const refused = await expectError(a.invoke("AskOnSyncThread", "why?"));
   await a.stop();
   await b.stop();
-  return { a: boxA.items, b: boxB.items, answer };
+  return { a: boxA.items, b: boxB.items, answer, refused };
 }
 
 async function typedHub() {
