@@ -46,6 +46,9 @@ def hubs_in(roots: Iterable[Any]) -> list[MappedHub]:
         if node is None or id(node) in seen or depth > 50:
             return
         seen.add(id(node))
+        if isinstance(node, list | tuple):
+            visit_all(node, prefix, depth + 1)
+            return
         if isinstance(node, HubEndpoint):
             routes = found.setdefault(node.hub_cls, [])
             route = _join(prefix, node.route)
