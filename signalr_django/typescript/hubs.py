@@ -273,8 +273,9 @@ def _call_args(wire: str, params: list[_Param], uses: set[str]) -> str:
     plain = [p.name for p in params if not p.rest]
     rest = [f"...{p.name}" for p in params if p.rest]
     if any(p.optional for p in params):
+        # Rest values go inside: an optional parameter left out before them holds its place.
         uses.add("trimmed")
-        return ", ".join([head, f"...trimmed([{', '.join(plain)}])", *rest])
+        return ", ".join([head, f"...trimmed([{', '.join([*plain, *rest])}])"])
     return ", ".join([head, *plain, *rest])
 
 

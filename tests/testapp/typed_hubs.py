@@ -11,7 +11,16 @@ import datetime as dt
 import enum
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
-from typing import Literal, NotRequired, Protocol, TypedDict
+from typing import (
+    Any,
+    Generic,
+    Literal,
+    NamedTuple,
+    NotRequired,
+    Protocol,
+    TypedDict,
+    TypeVar,
+)
 
 from signalr_django import Hub
 from signalr_django.typed import client_method
@@ -94,3 +103,70 @@ class TypedChatHub(Hub[ChatClient]):
 
     def reverse_bytes(self, data: bytes) -> bytes:
         return data[::-1]
+
+
+# Every kind of annotation the generator handles, for the strict compilation of its output
+# (tests/e2e/test_typescript.py). Not mapped: only its TypeScript is used.
+
+T = TypeVar("T")
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+    HIGH = 2
+
+
+class Access(enum.Flag):
+    READ = 1
+    WRITE = 2
+
+
+class Filters(TypedDict, total=False):
+    query: str
+    levels: list[Level]
+
+
+class Span(NamedTuple):
+    start: dt.date
+    end: dt.date
+
+
+class Opaque:
+    """No wire form: written as unknown."""
+
+
+class SinkClient(Protocol):
+    def progress(self, done: int, total: int | None = None, *notes: str) -> None: ...
+
+    async def choose(self, options: list[Mood]) -> Mood: ...
+
+    def confirm(self, page: Page[ChatMessage]) -> Awaitable[bool | None]: ...
+
+
+class KitchenSinkHub(Hub[SinkClient]):
+    def send(self, new: str, default: int = 0, *more: float) -> dict[str, list[int | None]]:
+        return {}
+
+    def search(self, filters: Filters, span: Span, access: Access) -> Page[ChatMessage]:
+        return Page([], None)
+
+    def levels(self) -> tuple[Level, str, tuple[int, ...]]:
+        return (Level.LOW, "", ())
+
+    def raw(self, value: Opaque, anything: Any, data: bytes) -> dt.timedelta:
+        return dt.timedelta()
+
+    async def pages(self, size: int) -> AsyncIterator[Page[int]]:
+        yield Page([1], None)
+
+    async def merge(self, left: AsyncIterator[Span], right: AsyncIterator[Any]) -> list[Span]:
+        return []
+
+    def literal(self, mode: Literal["a", 1, True, None]) -> Literal[Mood.HAPPY]:
+        return Mood.HAPPY

@@ -338,7 +338,7 @@ def test_hub_wrapper() -> None:
     assert any("send_" in warning for warning in warnings)
     # An explicit wire name is used as it is; trailing undefined arguments are left off.
     assert "  renamed(value?: number, ...more: number[]): Promise<number> {" in text
-    assert 'invoke<number>("Renamed_Method", ...trimmed([value]), ...more);' in text
+    assert 'invoke<number>("Renamed_Method", ...trimmed([value, ...more]));' in text
     # Streams and uploads; reserved words as parameter names.
     assert "  items(new_: string, count: number): IStreamResult<Node> {" in text
     assert 'return this.connection.stream<Node>("Items", new_, count);' in text

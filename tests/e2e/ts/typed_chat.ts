@@ -11,7 +11,7 @@ import { type ChatClient, type ChatMessage, Mood, TypedChatHubClient } from "./g
 declare const process: { argv: string[]; env: Record<string, string | undefined> };
 
 const base = process.argv[2];
-const protocol = process.env.SIGNALR_PROTOCOL ?? "json";
+const protocol = process.env["SIGNALR_PROTOCOL"] ?? "json";
 
 let builder = new signalR.HubConnectionBuilder()
   .withUrl(base + "/hubs/typed", { transport: signalR.HttpTransportType.WebSockets })
