@@ -55,25 +55,25 @@ def hubs_in(roots: Iterable[Any]) -> list[MappedHub]:
             if route not in routes:
                 routes.append(route)
             return
-        pattern = getattr(node, "pattern", None)
-        callback = getattr(node, "callback", None)
+        pattern = _attr(node, "pattern")
+        callback = _attr(node, "callback")
         if pattern is not None and callback is not None:  # a URLPattern (Django or Channels)
             visit(callback, prefix, depth + 1)
             return
-        patterns = getattr(node, "url_patterns", None)
+        patterns = _attr(node, "url_patterns")
         if pattern is not None and patterns is not None:  # a URLResolver (include())
             visit_all(patterns, _join(prefix, _literal_prefix(str(pattern))), depth + 1)
             return
-        mapping = getattr(node, "application_mapping", None)
+        mapping = _attr(node, "application_mapping")
         if isinstance(mapping, dict):
             visit_all(mapping.values(), prefix, depth + 1)
-        children = getattr(node, "routes", None)
+        children = _attr(node, "routes")
         if isinstance(children, list | tuple):
             visit_all(children, prefix, depth + 1)
         elif patterns is not None and not isinstance(patterns, str):
             visit_all(patterns, prefix, depth + 1)
         for attr in ("inner", "app", "application"):
-            inner = getattr(node, attr, None)
+            inner = _attr(node, attr)
             if inner is not None and not isinstance(inner, str | int | float | bool | dict):
                 visit(inner, prefix, depth + 1)
 
@@ -87,6 +87,15 @@ def hubs_in(roots: Iterable[Any]) -> list[MappedHub]:
 
     visit_all(roots, "", 0)
     return [MappedHub(hub_cls, tuple(routes)) for hub_cls, routes in found.items()]
+
+
+def _attr(node: Any, name: str) -> Any:
+    """`getattr` that treats a failing property (of an application it does not know) as
+    absent: walking must not stop on it."""
+    try:
+        return getattr(node, name, None)
+    except Exception:
+        return None
 
 
 def _literal_prefix(pattern: str) -> str:

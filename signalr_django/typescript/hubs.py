@@ -36,6 +36,8 @@ from .types import (
 
 # Members every generated hub class has; hub methods of these names get a trailing `_`.
 _FIXED_MEMBERS = frozenset(("connection", "send", "registerHandlers", "constructor"))
+# Names the module itself declares or imports.
+_MODULE_NAMES = frozenset(("HubConnection", "IStreamResult", "Subject", "trimmed"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,7 @@ def generate(
 ) -> str:
     """The TypeScript module for `hubs` (one class per hub, declarations shared)."""
     types = TypeMapper(protocol=protocol, warn=warn)
+    types.names.update(_MODULE_NAMES)  # a hub type named `Subject` becomes `Subject2`
     interfaces: dict[type, str] = {}
     blocks: list[str] = []
     uses: set[str] = set()

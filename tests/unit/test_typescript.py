@@ -420,3 +420,38 @@ def test_command_writes_to_stdout_and_reports_bad_paths() -> None:
     assert "export class TestHubClient" not in text
     with pytest.raises(CommandError, match="not a Hub subclass"):
         call_command("signalr_typescript", "tests.testapp.typed_hubs.Mood", stdout=io.StringIO())
+
+
+@dataclasses.dataclass
+class Subject:
+    topic: str
+
+
+class SubjectHub(Hub):
+    def learn(self, subject: Subject, lessons: AsyncIterator[str]) -> None:
+        pass
+
+
+def test_types_named_like_the_modules_own_names_are_renamed() -> None:
+    """A dataclass named `Subject` does not shadow the client's `Subject` import."""
+    warnings: list[str] = []
+    text = generate([MappedHub(SubjectHub)], warn=warnings.append)
+    assert "export interface Subject2 {" in text
+    assert "learn(subject: Subject2, lessons: Subject<string>): Promise<void>" in text
+    assert len(warnings) == 1
+
+
+def test_discovery_survives_applications_it_does_not_know() -> None:
+    """A property that raises, or a loop between applications, does not stop the walk."""
+
+    class Hostile:
+        @property
+        def inner(self) -> Any:
+            raise RuntimeError("not configured")
+
+    class Loop:
+        def __init__(self) -> None:
+            self.app: Any = self
+            self.application = [Hostile(), map_hub("hubs/plain", PlainHub)]
+
+    assert hubs_in([Loop()]) == [MappedHub(PlainHub, ("hubs/plain",))]
