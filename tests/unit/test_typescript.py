@@ -455,3 +455,14 @@ def test_discovery_survives_applications_it_does_not_know() -> None:
             self.application = [Hostile(), map_hub("hubs/plain", PlainHub)]
 
     assert hubs_in([Loop()]) == [MappedHub(PlainHub, ("hubs/plain",))]
+
+
+def test_type_aliases_are_declared() -> None:
+    """`type X = ...` (TypeAliasType) becomes an exported type of the same name."""
+    from typing_extensions import TypeAliasType
+
+    scores = TypeAliasType("Scores", dict[str, list[int]])
+    types, warnings = mapper()
+    assert types.ts(list[scores], "x") == "Scores[]"
+    assert types.render() == "export type Scores = Record<string, number[]>;"
+    assert warnings == []
