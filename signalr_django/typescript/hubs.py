@@ -250,7 +250,12 @@ def _params(
     """The positional parameters after `self`, as the client passes them."""
     params: list[_Param] = []
     taken: set[str] = set()
-    for index, param in enumerate(inspect.signature(func).parameters.values()):
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError) as exc:
+        types.warn(f"{where}: no signature ({exc}); written without parameters.")
+        return params
+    for index, param in enumerate(signature.parameters.values()):
         if index == 0 or param.kind in (param.KEYWORD_ONLY, param.VAR_KEYWORD):
             continue
         name = identifier(camel_case(param.name))
