@@ -466,3 +466,19 @@ def test_type_aliases_are_declared() -> None:
     assert types.ts(list[scores], "x") == "Scores[]"
     assert types.render() == "export type Scores = Record<string, number[]>;"
     assert warnings == []
+
+
+def test_check_compares_with_the_file(tmp_path: Any) -> None:
+    """`--check` passes on a file just written and fails once it differs."""
+    out = tmp_path / "hubs.ts"
+    hub = "tests.testapp.typed_hubs.TypedChatHub"
+    quiet = {"stdout": io.StringIO(), "stderr": io.StringIO()}
+    call_command("signalr_typescript", hub, out=str(out), **quiet)
+    call_command("signalr_typescript", hub, out=str(out), check=True, **quiet)
+    out.write_text(out.read_text() + "// edited\n")
+    with pytest.raises(CommandError, match="out of date"):
+        call_command("signalr_typescript", hub, out=str(out), check=True, **quiet)
+    with pytest.raises(CommandError, match="needs --out"):
+        call_command("signalr_typescript", hub, check=True, **quiet)
+    with pytest.raises(CommandError, match="Cannot read"):
+        call_command("signalr_typescript", hub, out=str(tmp_path / "none.ts"), check=True, **quiet)

@@ -24,6 +24,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--out", "-o", help="The .ts file to write (default: stdout).")
         parser.add_argument(
+            "--check",
+            action="store_true",
+            help="Write nothing; fail when the --out file differs from what would be written "
+            "(for CI: the committed module is up to date).",
+        )
+        parser.add_argument(
             "--protocol",
             choices=("json", "messagepack"),
             default="json",
@@ -53,6 +59,9 @@ class Command(BaseCommand):
                 )
         text = generate(hubs, protocol=options["protocol"], warn=warn)
         out = options.get("out")
+        if options["check"]:
+            self._check(out, text)
+            return
         if not out:
             self.stdout.write(text, ending="")
             return
@@ -63,3 +72,17 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"Cannot write {out}: {exc}") from None
         self.stderr.write(f"Wrote {len(hubs)} hub(s) to {out}.")
+
+    def _check(self, out: str | None, text: str) -> None:
+        """`--check`: compare with the file instead of writing it."""
+        if not out:
+            raise CommandError("--check needs --out: the file to compare.")
+        try:
+            current = Path(out).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"Cannot read {out}: {exc}") from None
+        if current != text:
+            raise CommandError(
+                f"{out} is out of date: run signalr_typescript again without --check."
+            )
+        self.stderr.write(f"{out} is up to date.")
