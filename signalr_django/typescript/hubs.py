@@ -173,6 +173,8 @@ def _hub_block(
 
 
 def _comment(paragraphs: list[str], indent: str) -> str:
+    if len(paragraphs) == 1 and "\n" not in paragraphs[0]:
+        return f"{indent}/** {paragraphs[0]} */"
     body: list[str] = []
     for index, paragraph in enumerate(paragraphs):
         if index:

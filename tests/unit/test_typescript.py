@@ -364,7 +364,7 @@ def test_untyped_hubs_have_no_handlers() -> None:
     assert "registerHandlers" not in text
     assert "import type { HubConnection }" in text
     assert "trimmed" not in text
-    assert "/**\n * Typed calls to `PlainHub`.\n */" in text
+    assert "/** Typed calls to `PlainHub`. */\nexport class PlainHubClient {" in text
 
 
 def test_shared_types_and_interfaces_are_declared_once() -> None:
