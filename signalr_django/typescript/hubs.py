@@ -139,7 +139,7 @@ def _hub_block(
     handlers: list[str] = []
     interface = client_interface(hub_cls)
     if interface is not None:
-        handlers = _handlers(interface, types, interfaces, members, warn)
+        handlers = _handlers(interface, types, interfaces, members)
     summary = [f"Typed calls to `{hub_cls.__name__}`."]
     if hub.routes:
         summary[0] += " Mapped at " + ", ".join(f"`/{route}`" for route in hub.routes) + "."
@@ -298,7 +298,6 @@ def _handlers(
     types: TypeMapper,
     interfaces: dict[type, str],
     members: _Members,
-    warn: Callable[[str], None],
 ) -> list[str]:
     """The client interface's declaration (once per module) and the hub class's handlers."""
     methods = client_methods(interface)
