@@ -151,17 +151,21 @@ class Problem:
 
 
 def _unknown(unknown: list[str], known: dict[str, str], source: str) -> Problem:
-    """E001 for misspelt keys, with the nearest known name when there is one."""
+    """E001 for misspelt keys: the nearest known name of each, else the list of names."""
     guesses = []
+    guessed_all = True
     for name in unknown:
         close = difflib.get_close_matches(name, list(known), n=1)
+        guessed_all = guessed_all and bool(close)
         guesses.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    message = f"Unknown SignalR option(s) {', '.join(guesses)} in {source}."
+    if not guessed_all:
+        message += f" Known options are {', '.join(sorted(known))}."
     return Problem(
         "signalr.E001",
-        f"Unknown SignalR option(s) {', '.join(guesses)} in {source}; "
-        f"known options are {', '.join(sorted(known))}.",
+        message,
         unknown[0],
-        "Option names are upper case, as in the settings reference (docs/checks.md).",
+        "Every option, with its type and default, is in the settings reference (docs/checks.md).",
     )
 
 

@@ -17,9 +17,10 @@ import asyncio
 import os
 import threading
 from collections.abc import Coroutine, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from .clients import ClientProxy, HubClients, SingleClientProxy
+from .core import reach
 from .groups import GroupManager
 from .lifetime.manager import HubLifetimeManager, get_lifetime_manager
 
@@ -34,10 +35,45 @@ class HubContext:
     __slots__ = ("clients", "groups", "hub_cls")
 
     def __init__(self, hub_cls: type) -> None:
-        lifetime = get_lifetime_manager(hub_cls)
+        lifetime = cast(HubLifetimeManager, _CheckedLifetime(get_lifetime_manager(hub_cls)))
         self.hub_cls = hub_cls
         self.clients = HubClients(lifetime)
         self.groups = GroupManager(lifetime)
+
+
+# What the hub context's proxies call on the lifetime manager to reach clients.
+_SENDS = frozenset(
+    {
+        "send_all",
+        "send_connection",
+        "send_connections",
+        "send_group",
+        "send_groups",
+        "send_user",
+        "send_users",
+        "invoke_connection",
+        "add_to_group",
+        "remove_from_group",
+    }
+)
+
+
+class _CheckedLifetime:
+    """A hub's lifetime manager as the async hub context sees it.
+
+    Each send first asks `core.reach` whether it can reach anyone (one flag test once
+    the process serves connections); everything else is the manager's own attribute.
+    """
+
+    __slots__ = ("_lifetime",)
+
+    def __init__(self, lifetime: HubLifetimeManager) -> None:
+        self._lifetime = lifetime
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _SENDS:
+            reach.check_send(self._lifetime)
+        return getattr(self._lifetime, name)
 
 
 def get_hub_context(hub_cls: type) -> HubContext:
@@ -86,7 +122,10 @@ def _background_loop() -> asyncio.AbstractEventLoop:
 def _run_sync(
     lifetime: HubLifetimeManager, coro: Coroutine[Any, Any, T], wait: float | None = SYNC_TIMEOUT
 ) -> T:
-    loop = _server_loop(lifetime) or _background_loop()
+    loop = _server_loop(lifetime)
+    if loop is None:
+        reach.check_send(lifetime)
+        loop = _background_loop()
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
