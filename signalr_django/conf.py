@@ -133,11 +133,20 @@ class HubOptions:
             try:
                 cleaned["AUTHORIZE"] = as_requirement(cleaned["AUTHORIZE"], source)
             except HubConfigurationError as exc:
-                del cleaned["AUTHORIZE"]
+                # Fail closed: an authorization rule that cannot be read refuses everyone
+                # rather than falling back to the default (anyone may connect).
+                from .auth import Requirement
+
+                cleaned["AUTHORIZE"] = Requirement(test=_refuse_everyone)
                 problems.append(
                     Problem("signalr.E009", str(exc), "AUTHORIZE", _hint("AUTHORIZE", None))
                 )
         return dataclasses.replace(self, **cleaned), problems
+
+
+def _refuse_everyone(user: Any) -> bool:
+    """The AUTHORIZE test used while the configured one is invalid."""
+    return False
 
 
 @dataclass(frozen=True, slots=True)

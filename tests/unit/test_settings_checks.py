@@ -240,3 +240,25 @@ def test_manage_py_check_prints_the_problems_without_a_traceback() -> None:
         assert f"signalr.{check_id}" in output, output
     assert "KEEPALIVE (did you mean KEEP_ALIVE_INTERVAL?)" in output
     assert "HINT:" in output
+
+
+def test_the_settings_reference_lists_every_option() -> None:
+    """docs/checks.md has a row per option, and the checks table the README has."""
+    reference = (ROOT / "docs" / "checks.md").read_text()
+    missing = [name for name in SCHEMA if f"| `{name}` |" not in reference]
+    assert not missing, f"not in docs/checks.md: {missing}"
+    source = "\n".join(p.read_text() for p in (ROOT / "signalr_django").rglob("*.py"))
+    for check_id in set(re.findall(r"signalr\.[EW]\d{3}", source)):
+        assert f"`{check_id}`" in reference, check_id
+
+
+def test_an_unreadable_authorize_setting_fails_closed() -> None:
+    """A broken AUTHORIZE refuses everyone instead of falling back to "anyone may connect"."""
+    with override_settings(SIGNALR={"AUTHORIZE": {"permissions": "app.use"}}):
+        clear_cache()
+        try:
+            requirement = global_options().AUTHORIZE
+        finally:
+            clear_cache()
+    assert requirement is not None and requirement.test is not None
+    assert requirement.test(object()) is False
