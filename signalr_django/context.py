@@ -35,34 +35,32 @@ class HubContext:
     __slots__ = ("clients", "groups", "hub_cls")
 
     def __init__(self, hub_cls: type) -> None:
-        lifetime = cast(HubLifetimeManager, _CheckedLifetime(get_lifetime_manager(hub_cls)))
+        lifetime = get_lifetime_manager(hub_cls)
+        if not reach.serving:  # the first sends check that they can reach someone
+            lifetime = cast(HubLifetimeManager, _CheckedLifetime(lifetime))
         self.hub_cls = hub_cls
         self.clients = HubClients(lifetime)
         self.groups = GroupManager(lifetime)
 
 
-# What the hub context's proxies call on the lifetime manager to reach clients.
-_SENDS = frozenset(
-    {
-        "send_all",
-        "send_connection",
-        "send_connections",
-        "send_group",
-        "send_groups",
-        "send_user",
-        "send_users",
-        "invoke_connection",
-        "add_to_group",
-        "remove_from_group",
-    }
-)
+def _checked(name: str) -> Any:
+    """A lifetime-manager method that first asks `core.reach` whether a send can land."""
+
+    def method(self: _CheckedLifetime, *args: Any, **kwargs: Any) -> Any:
+        if not reach.serving:
+            reach.check_send(self._lifetime)
+        return getattr(self._lifetime, name)(*args, **kwargs)
+
+    method.__name__ = name
+    return method
 
 
 class _CheckedLifetime:
-    """A hub's lifetime manager as the async hub context sees it.
+    """A hub's lifetime manager as an async hub context made before serving began sees it.
 
-    Each send first asks `core.reach` whether it can reach anyone (one flag test once
-    the process serves connections); everything else is the manager's own attribute.
+    Its sends (what the context's proxies call) check once that they can reach anyone;
+    any other attribute is the manager's own. Contexts made in a process that already
+    serves connections use the manager directly.
     """
 
     __slots__ = ("_lifetime",)
@@ -70,9 +68,18 @@ class _CheckedLifetime:
     def __init__(self, lifetime: HubLifetimeManager) -> None:
         self._lifetime = lifetime
 
+    send_all = _checked("send_all")
+    send_connection = _checked("send_connection")
+    send_connections = _checked("send_connections")
+    send_group = _checked("send_group")
+    send_groups = _checked("send_groups")
+    send_user = _checked("send_user")
+    send_users = _checked("send_users")
+    invoke_connection = _checked("invoke_connection")
+    add_to_group = _checked("add_to_group")
+    remove_from_group = _checked("remove_from_group")
+
     def __getattr__(self, name: str) -> Any:
-        if name in _SENDS:
-            reach.check_send(self._lifetime)
         return getattr(self._lifetime, name)
 
 
