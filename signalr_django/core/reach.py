@@ -41,7 +41,8 @@ def mark_serving() -> None:
     from ..conf import settings_problems
 
     for problem in settings_problems():
-        logger.error("%s The default applies. (%s)", problem.message, problem.check_id)
+        effect = "Ignored" if problem.check_id == "signalr.E001" else "The default applies"
+        logger.error("%s %s until it is fixed (%s).", problem.message, effect, problem.check_id)
 
 
 def check_send(lifetime: HubLifetimeManager) -> None:
