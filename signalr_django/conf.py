@@ -108,7 +108,7 @@ class HubOptions:
         """
         known = option_annotations(HubOptions)
         problems: list[Problem] = []
-        unknown = sorted(set(values) - set(known))
+        unknown = sorted((str(k) for k in values if k not in known), key=str)
         if unknown:
             problems.append(_unknown(unknown, known, source))
         cleaned: dict[str, Any] = {}
@@ -120,7 +120,8 @@ class HubOptions:
                 problems.append(
                     Problem(
                         entry.check_id,
-                        f"Bad value {value!r} for {name} in {source}: expected {entry.expected}.",
+                        f"Bad value {_shown(value)} for {name} in {source}: "
+                        f"expected {entry.expected}.",
                         name,
                         _hint(name, entry),
                     )
@@ -142,6 +143,12 @@ class HubOptions:
                     Problem("signalr.E009", str(exc), "AUTHORIZE", _hint("AUTHORIZE", None))
                 )
         return dataclasses.replace(self, **cleaned), problems
+
+
+def _shown(value: Any, limit: int = 200) -> str:
+    """`repr(value)`, cut short: a message names the value, it does not dump it."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _refuse_everyone(user: Any) -> bool:

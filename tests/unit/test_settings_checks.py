@@ -54,9 +54,9 @@ def test_an_unknown_key_is_reported_not_raised() -> None:
         clear_cache()
         try:
             assert global_options().KEEP_ALIVE_INTERVAL == DEFAULTS.KEEP_ALIVE_INTERVAL
-            from signalr_django.core import load
+            from django.apps import apps
 
-            load.install()  # what AppConfig.ready runs: it read settings and raised before
+            apps.get_app_config("signalr_django").ready()  # raised here before
         finally:
             clear_cache()
     message = found(check_settings, "signalr.E001", SIGNALR={"KEEPALIVE_INTERVAL": 10})
@@ -262,3 +262,10 @@ def test_an_unreadable_authorize_setting_fails_closed() -> None:
             clear_cache()
     assert requirement is not None and requirement.test is not None
     assert requirement.test(object()) is False
+
+
+def test_odd_keys_and_huge_values_give_short_messages() -> None:
+    """A non-string key or a megabyte value still yields one readable line each."""
+    messages = run(check_settings, SIGNALR={1: "x", "TRANSPORTS": ["x" * 1_000_000]})
+    assert {"signalr.E001", "signalr.E002"} <= ids(messages)
+    assert all(len(m.msg) < 2000 for m in messages)
