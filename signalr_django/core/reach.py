@@ -58,9 +58,8 @@ def _check(lifetime: HubLifetimeManager) -> None:
     from ..lifetime.manager import _managers
     from ..server.daphne import reactor_running
 
-    if any(manager.loop is not None for manager in list(_managers.values())):
-        return  # a connection was registered here: this is a serving process
-    if reactor_running():
+    if reactor_running() or any(m.loop is not None for m in list(_managers.values())):
+        mark_serving()  # Daphne runs here, or a connection was registered: later sends skip
         return
     backplane = lifetime.backplane
     if backplane is not None and not layer_is_local(backplane.layer):
