@@ -11,7 +11,7 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth.models import User
 
 from signalr_django import Hub, HubException, authorize
-from signalr_django.protocol import Completion, Invocation
+from signalr_django.protocol import Close, Completion, Invocation
 from signalr_django.testing import (
     ClientInvocation,
     ClientStream,
@@ -21,7 +21,7 @@ from signalr_django.testing import (
     HubInvocationError,
 )
 
-DISCONNECTED: list[tuple[str, str | None]] = []
+gone: list[tuple[str, str | None]] = []
 
 
 class RoomHub(Hub):
@@ -31,7 +31,7 @@ class RoomHub(Hub):
         self.context.items["greeting"] = self.context.headers.get("x-greeting", "")
 
     async def on_disconnected(self, exception: Exception | None) -> None:
-        DISCONNECTED.append((self.context.connection_id, str(exception) if exception else None))
+        gone.append((self.context.connection_id, str(exception) if exception else None))
 
     async def add(self, a: int, b: int) -> int:
         return a + b
@@ -112,7 +112,7 @@ class PrivateHub(Hub):
 
 @pytest.fixture(autouse=True)
 def fresh() -> None:
-    DISCONNECTED.clear()
+    gone.clear()
 
 
 async def test_invoke_returns_results_and_raises_the_servers_error_text() -> None:
@@ -150,7 +150,7 @@ async def test_the_connection_sees_user_headers_query_and_items() -> None:
         assert comm.connection.items["greeting"] == "hello"
     finally:
         await comm.disconnect()
-    assert DISCONNECTED == [(comm.connection_id, None)]
+    assert gone == [(comm.connection_id, None)]
     with pytest.raises(ConnectionClosed):
         await comm.invoke("Add", 1, 2)
 
@@ -249,7 +249,7 @@ async def test_on_connected_refusing_closes_with_its_error() -> None:
         await comm.connect()
     assert closed.value.error == "Connection closed with an error. HubException: not today"
     assert comm.closed and comm.close_error == closed.value.error
-    assert DISCONNECTED == []  # as in ASP.NET Core: a refused connection never connected
+    assert gone == []  # as in ASP.NET Core: a refused connection never connected
 
 
 async def test_server_side_abort_closes_the_communicator() -> None:
@@ -261,16 +261,14 @@ async def test_server_side_abort_closes_the_communicator() -> None:
         assert comm.close_error is None and not comm.close_allows_reconnect
         with pytest.raises(ConnectionClosed):
             await comm.receive()
-    assert DISCONNECTED == [(comm.connection_id, None)]
+    assert gone == [(comm.connection_id, None)]
 
 
 async def test_a_client_close_message_ends_the_connection() -> None:
     async with HubCommunicator(RoomHub) as comm:
-        from signalr_django.protocol import Close
-
         await comm.send_message(Close("bye"))
         await comm.wait_closed()
-    assert DISCONNECTED == [(comm.connection_id, "bye")]
+    assert gone == [(comm.connection_id, "bye")]
 
 
 async def test_raw_messages_and_the_message_log() -> None:
