@@ -32,6 +32,7 @@ from .fakes import (
     fake_groups,
     make_hub,
 )
+from .state import reset_hub_state
 from .uploads import ClientStream
 
 __all__ = [
@@ -51,4 +52,5 @@ __all__ = [
     "fake_clients",
     "fake_groups",
     "make_hub",
+    "reset_hub_state",
 ]

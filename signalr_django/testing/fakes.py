@@ -274,7 +274,7 @@ def make_hub(
 
 def fake_clients(hub: Any) -> FakeClients:
     """The recording `clients` of a hub made by `make_hub`."""
-    clients = hub.clients
+    clients = vars(hub).get("clients")
     if not isinstance(clients, FakeClients):
         raise TypeError("This hub was not made by make_hub: its clients are real.")
     return clients
@@ -282,7 +282,7 @@ def fake_clients(hub: Any) -> FakeClients:
 
 def fake_groups(hub: Any) -> FakeGroups:
     """The recording `groups` of a hub made by `make_hub`."""
-    groups = hub.groups
+    groups = vars(hub).get("groups")
     if not isinstance(groups, FakeGroups):
         raise TypeError("This hub was not made by make_hub: its groups are real.")
     return groups
