@@ -97,6 +97,9 @@ class RoomHub(Hub):
         async_to_sync(self.clients.caller.send)("Shout", text.upper())
         return text.upper()
 
+    def sync_kick(self) -> None:
+        self.context.abort()
+
     def count_users(self) -> int:
         return User.objects.count()
 
@@ -262,6 +265,14 @@ async def test_server_side_abort_closes_the_communicator() -> None:
         with pytest.raises(ConnectionClosed):
             await comm.receive()
     assert gone == [(comm.connection_id, None)]
+
+
+async def test_an_abort_from_a_sync_method_closes_the_communicator() -> None:
+    async with HubCommunicator(RoomHub) as comm:
+        with pytest.raises(ConnectionClosed):
+            await comm.invoke("SyncKick")
+        await comm.wait_closed()
+    assert [(comm.connection_id, None)] == gone
 
 
 async def test_a_client_close_message_ends_the_connection() -> None:
