@@ -317,6 +317,27 @@ async def test_authorization_applies() -> None:
         assert comm.user is user
 
 
+class JsonOnlyHub(RoomHub):
+    options = {"SUPPORTED_PROTOCOLS": ["json"]}
+
+
+async def test_a_refused_handshake_rejects_the_connection() -> None:
+    with pytest.raises(ConnectionRejected, match="'messagepack' is not supported"):
+        await HubCommunicator(JsonOnlyHub, protocol="messagepack").connect()
+    async with HubCommunicator(JsonOnlyHub) as comm:
+        assert await comm.invoke("Add", 1, 2) == 3
+
+
+class WelcomeHub(RoomHub):
+    async def on_connected(self) -> None:
+        await self.clients.caller.send("Welcome", self.context.connection_id)
+
+
+async def test_what_on_connected_sends_is_received() -> None:
+    async with HubCommunicator(WelcomeHub, connection_id="w1") as comm:
+        assert await comm.receive() == ClientInvocation("Welcome", ["w1"])
+
+
 async def test_sync_methods_can_send_with_async_to_sync() -> None:
     async with HubCommunicator(RoomHub) as comm:
         assert await comm.invoke("SyncShout", "hey") == "HEY"
