@@ -32,7 +32,7 @@ from .fakes import (
     fake_groups,
     make_hub,
 )
-from .state import reset_hub_state
+from .state import close_sync_connections, reset_hub_state
 from .uploads import ClientStream
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "SentMessage",
     "StreamReader",
     "call_method",
+    "close_sync_connections",
     "fake_clients",
     "fake_groups",
     "make_hub",

@@ -54,6 +54,7 @@ from ..protocol.framing import BinaryFramer, TextFramer
 from ..server.outbound import Outbound
 from ..transports.negotiate import new_connection_id
 from ..transports.security import AuthenticationFailed, authenticate, hub_allows, origin_allowed
+from .state import close_sync_connections
 
 logger = logging.getLogger(__name__)
 
@@ -215,6 +216,7 @@ class HubCommunicator:
             raise RuntimeError("This communicator already connected; make a new one.")
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
+        await close_sync_connections()
         self._lock = asyncio.Lock()
         self._arrival = asyncio.Event()
         handler = get_handler(self.hub_cls, self.route)
@@ -273,7 +275,7 @@ class HubCommunicator:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        await _close_worker_connections()
+        await close_sync_connections()
 
     @property
     def connection(self) -> HubConnection:
@@ -699,20 +701,6 @@ class StreamReader:
             self._done = True
             self._error = error
             self._event.set()
-
-
-async def _close_worker_connections() -> None:
-    """Close the database connections sync hub methods opened in Django's sync thread.
-
-    Sync methods run through `database_sync_to_async`, which checks the thread's open
-    connection before every call; one left open by a test with database access would
-    make the next test without it fail (pytest-django blocks the check), and would keep
-    SQLite's file locked. Closing never opens a connection, so this is harmless anywhere.
-    """
-    from asgiref.sync import sync_to_async
-    from django.db import connections
-
-    await sync_to_async(connections.close_all, thread_sensitive=True)()
 
 
 def _scope(

@@ -34,6 +34,7 @@ from ..server.outbound import ListOutbound
 from ..typed import client_interface, client_methods, pascal_case, wire_name
 from ..users import load_provider
 from .communicator import _scope
+from .state import close_sync_connections
 
 H = TypeVar("H")
 
@@ -300,6 +301,7 @@ async def call_method(method: Callable[..., Any], *args: Any, **kwargs: Any) -> 
         return [item async for item in method(*args, **kwargs)]
     if inspect.iscoroutinefunction(func):
         return await method(*args, **kwargs)
+    await close_sync_connections()
     return await database_sync_to_async(method)(*args, **kwargs)
 
 

@@ -29,3 +29,20 @@ async def reset_hub_state() -> None:
     if close_pools is not None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(close_pools(), 5)
+
+
+async def close_sync_connections() -> None:
+    """Close the database connections left open in Django's sync thread.
+
+    Plain `def` hub methods (and the async ORM) run in one worker thread, whose database
+    connection outlives the test that opened it. `database_sync_to_async` checks that
+    connection before every call; in a later test without database access pytest-django
+    refuses the check, and the hub method fails. Communicators call this when they connect
+    and disconnect, and `call_method` before a sync method; an autouse fixture calling it
+    protects other code that runs sync functions through `database_sync_to_async`.
+    Closing never opens a connection, so it is harmless with or without database access.
+    """
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    await sync_to_async(connections.close_all, thread_sensitive=True)()

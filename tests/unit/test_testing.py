@@ -347,7 +347,11 @@ async def test_sync_methods_can_send_with_async_to_sync() -> None:
 @pytest.mark.django_db(transaction=True)
 async def test_sync_methods_use_the_orm() -> None:
     """Sync hub methods run in a worker thread: with `transaction=True` they see the rows
-    the test wrote (through the async ORM) and the test sees theirs."""
+    the test wrote (through the async ORM) and the test sees theirs.
+
+    The last query leaves the worker thread's connection open; pytest-django runs this test
+    before the ones without database access, whose sync methods still work because a
+    communicator closes that connection when it connects."""
     await User.objects.acreate(username="first")
     async with HubCommunicator(RoomHub) as comm:
         assert await comm.invoke("CountUsers") == 1
