@@ -68,6 +68,9 @@ class RoomHub(Hub):
         await self.clients.caller.send("Notice", text)
         await self.clients.others.send("Broadcast", text)
 
+    async def tell(self, user_id: str, text: str) -> None:
+        await self.clients.user(user_id).send("Private", text)
+
     async def counter(self, n: int) -> AsyncIterator[int]:
         for i in range(n):
             yield i
@@ -336,6 +339,19 @@ class WelcomeHub(RoomHub):
 async def test_what_on_connected_sends_is_received() -> None:
     async with HubCommunicator(WelcomeHub, connection_id="w1") as comm:
         assert await comm.receive() == ClientInvocation("Welcome", ["w1"])
+
+
+async def test_users_are_addressed_across_their_connections() -> None:
+    ada, bob = User(pk=1, username="ada"), User(pk=2, username="bob")
+    async with (
+        HubCommunicator(RoomHub, user=ada) as phone,
+        HubCommunicator(RoomHub, user=ada) as laptop,
+        HubCommunicator(RoomHub, user=bob) as other,
+    ):
+        await other.invoke("Tell", "1", "psst")
+        assert await phone.receive() == ClientInvocation("Private", ["psst"])
+        assert await laptop.receive() == ClientInvocation("Private", ["psst"])
+        await other.assert_nothing_received()
 
 
 async def test_sync_methods_can_send_with_async_to_sync() -> None:
