@@ -86,6 +86,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_tutorials_tests_pass(project: Path) -> None:
+    """The tutorial's own test file passes against the project the page builds."""
     out = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
     assert "2 passed" in out, out
 
@@ -117,6 +118,7 @@ def runserver(project: Path) -> Iterator[str]:
 
 
 def test_runserver_serves_the_page_and_the_hub(runserver: str) -> None:
+    """runserver serves the page, the client script and the hub on every transport."""
     with urllib.request.urlopen(runserver + "/", timeout=30) as response:
         page = response.read().decode()
     assert "/static/chat/signalr.min.js" in page
