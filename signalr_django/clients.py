@@ -10,6 +10,9 @@ method of the Protocol becomes a send of its wire name (`receive_message` ->
 `ReceiveMessage`), or a client result on a single client when it returns a value. mypy
 sees the untyped proxies (`send`, `invoke`) for a plain `Hub` and the Protocol otherwise;
 the `_Many`/`_One` descriptors and the self-typed overloads below choose between them.
+
+The calls are marked as coroutine functions: they return a `Sent`, a coroutine, so
+`async_to_sync(self.clients.caller.send)(...)` in older `def` methods keeps working.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
+from asgiref.sync import markcoroutinefunction
 from typing_extensions import TypeVar as TypeVar_
 
 from .sent import SYNC_TIMEOUT, Sent, refuse_waiting_on_the_sync_thread
@@ -53,6 +57,7 @@ class ClientProxy:
         self._calls = calls
         self._sync = sync
 
+    @markcoroutinefunction
     def send(self, method: str, *args: Any) -> Sent[None]:
         """Invoke `method` on every client of this set; no result is awaited."""
         raise NotImplementedError
@@ -97,6 +102,7 @@ class _AllProxy(ClientProxy):
         self._sync = sync
         self._exclude = frozenset(exclude)
 
+    @markcoroutinefunction
     def send(self, method: str, *args: Any) -> Sent[None]:
         """Invoke `method` on every connection of the hub but the excluded ones."""
         lifetime = self._lifetime
@@ -126,6 +132,7 @@ class SingleClientProxy(ClientProxy):
         self._sync = sync
         self.connection_id = connection_id
 
+    @markcoroutinefunction
     def send(self, method: str, *args: Any) -> Sent[None]:
         """Invoke `method` on this connection."""
         lifetime = self._lifetime
@@ -137,6 +144,7 @@ class SingleClientProxy(ClientProxy):
             self._sync,
         )
 
+    @markcoroutinefunction
     def invoke(self, method: str, *args: Any, timeout: float | None = None) -> Sent[Any]:
         """Invoke `method` on this client and get what its handler returns.
 
@@ -178,6 +186,7 @@ class _ConnectionsProxy(ClientProxy):
         self._sync = sync
         self._ids = _names(connection_ids, "connection ids")
 
+    @markcoroutinefunction
     def send(self, method: str, *args: Any) -> Sent[None]:
         """Invoke `method` on each listed connection."""
         lifetime = self._lifetime
@@ -204,6 +213,7 @@ class _GroupProxy(ClientProxy):
         self._group = group
         self._exclude = frozenset(exclude)
 
+    @markcoroutinefunction
     def send(self, method: str, *args: Any) -> Sent[None]:
         """Invoke `method` on the members of the group but the excluded ones."""
         lifetime = self._lifetime
@@ -231,6 +241,7 @@ class _GroupsProxy(ClientProxy):
         self._sync = sync
         self._groups = _names(groups, "group names")
 
+    @markcoroutinefunction
     def send(self, method: str, *args: Any) -> Sent[None]:
         """Invoke `method` on the members of each group."""
         lifetime = self._lifetime
@@ -255,6 +266,7 @@ class _UsersProxy(ClientProxy):
         self._sync = sync
         self._users = [str(u) for u in _names(user_ids, "user ids")]
 
+    @markcoroutinefunction
     def send(self, method: str, *args: Any) -> Sent[None]:
         """Invoke `method` on every connection of each user."""
         lifetime = self._lifetime

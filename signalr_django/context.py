@@ -14,9 +14,10 @@ publishes through the channel layer to the workers that hold the connections.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from .clients import ClientProxy, ClientT, HubClients, SingleClientProxy, UntypedClient
+from .core import reach
 from .groups import GroupManager
 from .lifetime.manager import HubLifetimeManager, get_lifetime_manager
 from .sent import SYNC_TIMEOUT
@@ -54,9 +55,51 @@ class HubContext(Generic[ClientT]):
     def __init__(self, hub_cls: type[Hub[ClientT]]) -> None:
         hub_cls = _hub_class(hub_cls)
         lifetime = get_lifetime_manager(hub_cls)
+        if not reach.serving:  # the first sends check that they can reach someone
+            lifetime = cast(HubLifetimeManager, _CheckedLifetime(lifetime))
         self.hub_cls = hub_cls
         self.clients: HubClients[ClientT] = HubClients(lifetime, client_calls(hub_cls))
         self.groups = GroupManager(lifetime)
+
+
+def _checked(name: str) -> Any:
+    """A lifetime-manager method that first asks `core.reach` whether a send can land."""
+
+    def method(self: _CheckedLifetime, *args: Any, **kwargs: Any) -> Any:
+        if not reach.serving:
+            reach.check_send(self._lifetime)
+        return getattr(self._lifetime, name)(*args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+class _CheckedLifetime:
+    """A hub's lifetime manager as an async hub context made before serving began sees it.
+
+    Its sends (what the context's proxies call) check once that they can reach anyone;
+    any other attribute is the manager's own. Contexts made in a process that already
+    serves connections use the manager directly.
+    """
+
+    __slots__ = ("_lifetime",)
+
+    def __init__(self, lifetime: HubLifetimeManager) -> None:
+        self._lifetime = lifetime
+
+    send_all = _checked("send_all")
+    send_connection = _checked("send_connection")
+    send_connections = _checked("send_connections")
+    send_group = _checked("send_group")
+    send_groups = _checked("send_groups")
+    send_user = _checked("send_user")
+    send_users = _checked("send_users")
+    invoke_connection = _checked("invoke_connection")
+    add_to_group = _checked("add_to_group")
+    remove_from_group = _checked("remove_from_group")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._lifetime, name)
 
 
 def get_hub_context(hub_cls: type[Hub[C]]) -> HubContext[C]:

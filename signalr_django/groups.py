@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from asgiref.sync import markcoroutinefunction
+
 from .sent import Sent
 
 if TYPE_CHECKING:
@@ -23,6 +25,7 @@ class GroupManager:
         self._lifetime = lifetime
         self._sync = sync
 
+    @markcoroutinefunction
     def add_to_group(self, connection_id: str, group: str) -> Sent[None]:
         """Add a connection to a group; adding twice is harmless."""
         lifetime = self._lifetime
@@ -34,6 +37,7 @@ class GroupManager:
             self._sync,
         )
 
+    @markcoroutinefunction
     def remove_from_group(self, connection_id: str, group: str) -> Sent[None]:
         """Remove a connection from a group; a no-op when it is not a member."""
         lifetime = self._lifetime

@@ -104,6 +104,8 @@ class Hub(Generic[ClientT]):
     """Subclass this and add methods: every public method can be called by clients.
 
     Methods may be `async def` or plain `def` (run in a worker thread, so the ORM works).
+    `self.clients` and `self.groups` serve both: awaited in `async def`, called bare in
+    `def`, where each call returns once it took effect (`signalr_django.sent`).
     An async generator method streams its items to the client. Parameters annotated with
     types are converted from the wire values; an argument that does not fit fails that
     invocation with a binding error and leaves the connection open.

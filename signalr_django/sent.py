@@ -243,7 +243,12 @@ def run_sync(
             "The sync hub context was called from async code (on the server's event loop "
             "or another one); use `await get_hub_context(...)` there."
         )
-    loop = server_loop(lifetime) or background_loop()
+    loop = server_loop(lifetime)
+    if loop is None:
+        from .core import reach
+
+        reach.check_send(lifetime)
+        loop = background_loop()
     return contextvars.copy_context().run(_submit, coro, loop).result(wait)
 
 

@@ -70,11 +70,16 @@ from .testapp.hubs import FilterTestHub  # noqa: E402
 
 hubs.append(map_hub("hubs/filters", FilterTestHub))
 
+# A hub with a typed client interface (tests/e2e/test_typescript.py).
+from .testapp.typed_hubs import TypedChatHub  # noqa: E402
+
+hubs.append(map_hub("hubs/typed", TypedChatHub))
+
 # Sync hub methods and typed clients (tests/e2e/test_sync_hub.py).
 from .testapp.sync_hubs import SyncTestHub, TypedTestHub  # noqa: E402
 
 hubs.append(map_hub("hubs/sync", SyncTestHub))
-hubs.append(map_hub("hubs/typed", TypedTestHub))
+hubs.append(map_hub("hubs/sync-typed", TypedTestHub))
 
 routes = {
     "http": AuthMiddlewareStack(URLRouter([*hubs, *http_only, re_path(r"", django_asgi_app)])),

@@ -261,3 +261,9 @@ def before_shutdown(coroutine: Callable[[], Awaitable[Any]]) -> bool:
 
     reactor.addSystemEventTrigger("before", "shutdown", trigger)
     return True
+
+
+def reactor_running() -> bool:
+    """Whether Daphne's reactor runs in this process (it then serves connections)."""
+    reactor = _reactor()
+    return bool(reactor is not None and getattr(reactor, "running", False))

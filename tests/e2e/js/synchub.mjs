@@ -34,8 +34,8 @@ async function syncHub() {
 }
 
 async function typedHub() {
-  const a = await started(base, "/hubs/typed");
-  const b = await started(base, "/hubs/typed");
+  const a = await started(base, "/hubs/sync-typed");
+  const b = await started(base, "/hubs/sync-typed");
   const messagesA = inbox(a, "ReceiveMessage");
   const messagesB = inbox(b, "ReceiveMessage");
   const notices = inbox(a, "notify");
