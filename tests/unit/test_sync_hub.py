@@ -20,6 +20,7 @@ from signalr_django import (
     get_hub_context,
     get_sync_hub_context,
     hub_method,
+    map_hub,
 )
 from signalr_django.conf import hub_options
 from signalr_django.core.connection import HubConnection
@@ -29,7 +30,7 @@ from signalr_django.hub import HubCallerContext
 from signalr_django.lifetime.manager import get_lifetime_manager
 from signalr_django.protocol import Completion, Invocation, JsonHubProtocol
 from signalr_django.server import Outbound
-from signalr_django.typed import client_calls, returns_value
+from signalr_django.typed import returns_value
 
 
 class ChatClient(Protocol):
@@ -314,7 +315,7 @@ def test_protocol_method_named_like_a_proxy_method_is_refused() -> None:
         pass
 
     with pytest.raises(HubConfigurationError, match='client_method\\(name="Send"\\)'):
-        client_calls(ClashHub)
+        map_hub("hubs/clash", ClashHub)
 
 
 def test_returns_value() -> None:
