@@ -358,3 +358,11 @@ async def test_sent_goes_into_tasks(pair: Any) -> None:
     proxy.send("Closed").close()
     assert asked.result() == "name for task?"
     assert [c for c in a.calls() if c[0] != "GetName"] == [("Task", [1]), ("Group", [2])]
+
+
+def test_typescript_reads_sent_as_its_value() -> None:
+    """The TypeScript generator sees `Sent[T]` client results as T, as it does Awaitable[T]."""
+    from signalr_django.typescript.types import unwrap_awaitable
+
+    assert unwrap_awaitable(Sent[str]) is str
+    assert unwrap_awaitable(Awaitable[int]) is int
