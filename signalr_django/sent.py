@@ -16,9 +16,13 @@ send would vanish with only a RuntimeWarning as trace. `Sent` can:
   that is dropped without being awaited logs an ERROR naming the client method, since the
   message it stood for was never sent.
 
-It is not a coroutine on purpose: mypy's `unused-coroutine` check (on by default) would
-flag every bare send in a `def` method, while a plain awaitable is only flagged by the
-opt-in `unused-awaitable` code.
+It is not typed as `typing.Coroutine` on purpose: mypy's `unused-coroutine` check (on by
+default) would flag every bare send in a `def` method, while any other awaitable is only
+flagged by the opt-in `unused-awaitable` code. At run time it still implements the
+coroutine protocol, so `asyncio.create_task` takes it as it took the coroutines before.
+
+Made on the loop, the `Sent` costs about a microsecond per call more than the coroutine it
+replaces (an object and two small method calls), nothing per recipient.
 """
 
 from __future__ import annotations
