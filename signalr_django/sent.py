@@ -12,7 +12,7 @@ send would vanish with only a RuntimeWarning as trace. `Sent` can:
   is raised right there; the returned `Sent` is already complete: `.result()` reads a
   client result, and awaiting it just gives that value back.
 - Made on an event loop (an `async def` method) it is lazy: nothing happens until it is
-  awaited, exactly like the coroutine it replaces, so the hot path costs what it did. One
+  awaited, exactly like the coroutine it replaces (the cost is noted below). One
   that is dropped without being awaited logs an ERROR naming the client method, since the
   message it stood for was never sent.
 
