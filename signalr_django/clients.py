@@ -296,10 +296,11 @@ class _Many:
     def __get__(self, obj: HubClients[UntypedClient], owner: Any) -> ClientProxy: ...
     @overload
     def __get__(self, obj: HubClients[C], owner: Any) -> C: ...
-    def __get__(self, obj: HubClients[Any] | None, owner: Any) -> Any:
+    def __get__(self, obj: Any, owner: Any) -> Any:
         if obj is None:
             return self
-        exclude = (obj._caller_id(),) if self._exclude_caller else ()
+        # `others` exists on HubCallerClients only, which has `_connection_id`.
+        exclude = (obj._connection_id,) if self._exclude_caller else ()
         return _AllProxy(obj._lifetime, exclude, obj._calls, obj._sync)
 
 
@@ -314,10 +315,11 @@ class _One:
     def __get__(self, obj: HubClients[UntypedClient], owner: Any) -> SingleClientProxy: ...
     @overload
     def __get__(self, obj: HubClients[C], owner: Any) -> C: ...
-    def __get__(self, obj: HubClients[Any] | None, owner: Any) -> Any:
+    def __get__(self, obj: Any, owner: Any) -> Any:
         if obj is None:
             return self
-        return obj._single(obj._caller_id())
+        # `caller` exists on HubCallerClients only, which has `_connection_id`.
+        return SingleClientProxy(obj._lifetime, obj._connection_id, obj._calls, obj._sync)
 
 
 class HubClients(Generic[ClientT]):
@@ -339,12 +341,6 @@ class HubClients(Generic[ClientT]):
         self._calls = calls
         self._sync = sync
 
-    def _caller_id(self) -> str:
-        raise AttributeError("Only the clients of a hub method know their caller.")
-
-    def _single(self, connection_id: str) -> SingleClientProxy:
-        return SingleClientProxy(self._lifetime, connection_id, self._calls, self._sync)
-
     all = _Many()
     """Every connection of the hub."""
 
@@ -365,7 +361,7 @@ class HubClients(Generic[ClientT]):
     def client(self: HubClients[C], connection_id: str) -> C: ...
     def client(self, connection_id: str) -> Any:
         """One connection: send to it, or ask it for a client result."""
-        return self._single(connection_id)
+        return SingleClientProxy(self._lifetime, connection_id, self._calls, self._sync)
 
     @overload
     def clients(self: HubClients[UntypedClient], connection_ids: Iterable[str]) -> ClientProxy: ...
@@ -432,9 +428,6 @@ class HubCallerClients(HubClients[ClientT]):
     ) -> None:
         super().__init__(lifetime, calls)
         self._connection_id = connection_id
-
-    def _caller_id(self) -> str:
-        return self._connection_id
 
     caller = _One()
     """The connection that made the call."""

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 from .clients import ClientT, HubCallerClients, UntypedClient
 from .groups import GroupManager
 from .lifetime.manager import get_lifetime_manager
+from .typed import _calls as _client_calls
 from .typed import client_calls
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["ClientT", "Hub", "HubCallerContext", "UntypedClient", "hub_method"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_UNKNOWN: Any = object()
 
 
 class HubCallerContext:
@@ -136,8 +139,11 @@ class Hub(Generic[ClientT]):
         already been carried out when it returns (see `signalr_django.sent`).
         """
         hub_cls = type(self)
+        calls = _client_calls.get(hub_cls, _UNKNOWN)
+        if calls is _UNKNOWN:
+            calls = client_calls(hub_cls)
         return HubCallerClients(
-            get_lifetime_manager(hub_cls), self._connection.connection_id, client_calls(hub_cls)
+            get_lifetime_manager(hub_cls), self._connection.connection_id, calls
         )
 
     @cached_property
