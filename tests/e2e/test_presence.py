@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from signalr_django.presence.hooks import COUNTER_KEY
 from tests.redis_server import redis_url
 from tests.servers import ROOT, Server, daphne, free_port, gunicorn
 
@@ -330,3 +331,53 @@ def test_a_stopped_worker_is_reported_missing(cluster: dict[str, Any], clients: 
         os.kill(b.proc.pid, signal.SIGCONT)
     out = eventually(lambda: presence(cluster, only="count"), lambda o: o["count"]["complete"])
     assert out["count"]["value"] == 2
+
+
+def workers_counting(cluster: dict[str, Any], user: str) -> int:
+    """The presence counter of `user` on PresenceHooksHub, read from the cache's Redis."""
+    import hashlib
+
+    import redis
+
+    from signalr_django.lifetime.names import hub_key
+
+    digest = hashlib.blake2b(user.encode(), digest_size=16).hexdigest()
+    key = COUNTER_KEY.format(hub=hub_key("tests.testapp.hubs.PresenceHooksHub"), user=digest)
+    client = redis.Redis.from_url(cluster["env"]["REDIS_URL"].rsplit("/", 1)[0] + "/1")
+    try:
+        value = client.get(f":1:{key}")
+    finally:
+        client.close()
+    return int(value or 0)
+
+
+def test_presence_hooks_fire_once_across_workers(cluster: dict[str, Any], clients: Clients) -> None:
+    """First connection anywhere and last disconnection anywhere, whichever worker."""
+    a, b = cluster["a"], cluster["b"]
+
+    def open_hooked(name: str, server: Server, user: str) -> None:
+        url = f"{server.url}/hubs/presence?user={user}"
+        clients(op="open", name=name, url=url, listen=["Presence"])
+
+    def events() -> list[list[str]]:
+        received: list[list[str]] = clients(op="received", name="watcher")["received"]
+        return received
+
+    open_hooked("watcher", b, "watcher")
+    eventually(events, lambda e: e == [["online", "watcher"]])
+    open_hooked("alice-a", a, "alice")
+    eventually(events, lambda e: len(e) == 2)
+    open_hooked("alice-b", b, "alice")
+    # Both workers count alice before one of them lets her go.
+    eventually(lambda: workers_counting(cluster, "alice"), lambda n: n == 2)
+    clients(op="stop", name="alice-a")
+    open_hooked("bob-a", a, "bob")  # a later event: alice's would have come before it
+    eventually(events, lambda e: len(e) == 3)
+    clients(op="stop", name="alice-b")
+    eventually(events, lambda e: len(e) == 4)
+    assert events() == [
+        ["online", "watcher"],
+        ["online", "alice"],
+        ["online", "bob"],
+        ["offline", "alice"],
+    ]

@@ -410,3 +410,15 @@ class FilterTestHub(Hub):
 
     async def echo(self, value: Any) -> Any:
         return value
+
+
+class PresenceHooksHub(Hub):
+    """Tells every client when a user comes online or goes offline across workers."""
+
+    options = {"USER_ID_PROVIDER": "tests.testapp.hubs.query_user_id"}
+
+    async def on_user_first_connected(self, user_id: str) -> None:
+        await self.clients.all.send("Presence", "online", user_id)
+
+    async def on_user_last_disconnected(self, user_id: str) -> None:
+        await self.clients.all.send("Presence", "offline", user_id)

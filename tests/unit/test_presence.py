@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from signalr_django import Hub, get_hub_context, get_sync_hub_context
 from signalr_django.conf import hub_options
 from signalr_django.core.connection import HubConnection
+from signalr_django.hub import HubCallerContext
 from signalr_django.lifetime.manager import get_lifetime_manager
 from signalr_django.presence.answer import (
     CONNECTION_GROUPS,
@@ -22,6 +24,7 @@ from signalr_django.presence.answer import (
     merge,
     missing_workers,
 )
+from signalr_django.presence.hooks import tracker_for
 from signalr_django.protocol import JsonHubProtocol
 
 
@@ -149,3 +152,35 @@ def test_sync_context_mirrors_the_async_one() -> None:
     assert answer.value == 0 and answer.complete
     assert presence.groups().value == {}
     assert get_sync_hub_context(PresenceHub).close_connection("nobody") is False
+
+
+class HookedHub(Hub):
+    """Records the presence hooks it receives."""
+
+    events: ClassVar[list[str]] = []
+
+    async def on_user_first_connected(self, user_id: str) -> None:
+        self.events.append(f"first:{user_id}:{self.context.connection_id}")
+
+    async def on_user_last_disconnected(self, user_id: str) -> None:
+        self.events.append(f"last:{user_id}:{self.context.connection_id}")
+
+
+async def test_hooks_fire_on_first_and_last_connection_of_a_user() -> None:
+    """One process: the first connection of a user and the end of their last one."""
+    tracker = tracker_for(HookedHub)
+    assert tracker is not None and tracker_for(PresenceHub) is None
+    first, second = make_connection("h1", "zoe"), make_connection("h2", "zoe")
+    anonymous = make_connection("h3", None)
+    for connection in (first, second, anonymous):
+        connection.hub_cls = HookedHub
+        connection.caller_context = HubCallerContext(connection)
+        tracker.connected(connection)
+    tracker.disconnected(first)
+    tracker.disconnected(anonymous)
+    tracker.disconnected(second)
+    tracker.disconnected(second)  # twice: counted once
+    while tracker._tasks:
+        await asyncio.gather(*tracker._tasks)
+    assert HookedHub.events == ["first:zoe:h1", "last:zoe:h2"]
+    assert tracker.local == {} and not tracker._locks

@@ -3,11 +3,13 @@
 //   node presence.mjs
 //
 // Reads one JSON command per line on stdin and prints one JSON line per command:
-//   {"op":"open","name":"a1","url":"http://.../hubs/caps?user=alice","reconnect":true}
+//   {"op":"open","name":"a1","url":"http://.../hubs/caps?user=alice","reconnect":true,
+//    "listen":["Presence"]}
 //        -> {"connectionId": "..."}
 //   {"op":"invoke","name":"a1","method":"Join","args":["room"]} -> {"result": ...}
 //   {"op":"wait","name":"a1","until":"closed"|"reconnected","ms":20000}
 //        -> {"closedWith": "...", "reconnecting": [...], "connectionId": "..."}
+//   {"op":"received","name":"a1"} -> {"received": [[arg, ...], ...]} (methods in `listen`)
 //   {"op":"stop","name":"a1"} -> {"stopped": true}
 //   {"op":"quit"} -> exits after stopping every connection
 // Errors come back as {"error": "..."}; the script never exits on its own before "quit".
@@ -16,13 +18,21 @@ import { signalR } from "./lib.mjs";
 
 const connections = new Map();
 
-function open({ name, url, reconnect }) {
+function open({ name, url, reconnect, listen = [] }) {
   let builder = new signalR.HubConnectionBuilder()
     .withUrl(url, { transport: signalR.HttpTransportType.WebSockets })
     .configureLogging(signalR.LogLevel.None);
   if (reconnect) builder = builder.withAutomaticReconnect([0, 500, 1000, 2000, 2000]);
   const connection = builder.build();
-  const entry = { connection, closedWith: undefined, reconnecting: [], reconnected: [], waiters: [] };
+  const entry = {
+    connection,
+    closedWith: undefined,
+    reconnecting: [],
+    reconnected: [],
+    waiters: [],
+    received: [],
+  };
+  for (const method of listen) connection.on(method, (...args) => entry.received.push(args));
   const notify = () => (entry.waiters = entry.waiters.filter((w) => !w()));
   connection.onclose((e) => {
     entry.closedWith = e ? e.message : null;
@@ -75,6 +85,8 @@ async function run(command) {
       return { result: (await entry.connection.invoke(command.method, ...(command.args || []))) ?? null };
     case "wait":
       return wait(command);
+    case "received":
+      return { received: entry.received };
     case "stop":
       await entry.connection.stop();
       return { stopped: true };
