@@ -67,12 +67,14 @@ class Presence:
         """Every group with at least one member, with its member count."""
         return await self._ask(answer.GROUPS)
 
-    async def connections(self, limit: int | None = DEFAULT_LIMIT) -> Answer[list[dict[str, Any]]]:
+    async def connections(self, limit: int = DEFAULT_LIMIT) -> Answer[list[dict[str, Any]]]:
         """The hub's connections (id, user, transport, protocol, groups, worker), at most `limit`.
 
         Each worker lists at most `limit`, so the answer's size stays bounded however large
         the hub is; use the counts for totals.
         """
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"The limit must be a whole number >= 1, not {limit!r}.")
         return await self._ask(answer.CONNECTIONS, limit=limit)
 
     async def close_connection(
@@ -133,7 +135,7 @@ class SyncPresence:
         result: Answer[dict[str, int]] = self._run(self._presence.groups())
         return result
 
-    def connections(self, limit: int | None = DEFAULT_LIMIT) -> Answer[list[dict[str, Any]]]:
+    def connections(self, limit: int = DEFAULT_LIMIT) -> Answer[list[dict[str, Any]]]:
         """The hub's connections, at most `limit` per worker."""
         result: Answer[list[dict[str, Any]]] = self._run(self._presence.connections(limit))
         return result

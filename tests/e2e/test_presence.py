@@ -87,15 +87,17 @@ def redis() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-def cluster(redis: str, artifacts: Path, test_db: str) -> Iterator[dict[str, Any]]:
+@pytest.fixture(scope="module", params=["pubsub", "classic"])
+def cluster(
+    request: pytest.FixtureRequest, redis: str, artifacts: Path, test_db: str
+) -> Iterator[dict[str, Any]]:
     """Two Daphne workers and gunicorn sharing a Redis channel layer and cache."""
     ports = [free_port(), free_port()]
     urls = [f"http://127.0.0.1:{p}" for p in ports]
     env = {
         "SIGNALR_TEST_DB": test_db,
         "REDIS_URL": redis,
-        "SIGNALR_TEST_LAYER": "pubsub",
+        "SIGNALR_TEST_LAYER": request.param,
         "SIGNALR_TEST_WORKERS": ",".join(urls),
     }
     settings = "tests.settings_redis"

@@ -134,6 +134,8 @@ async def test_bad_names_are_clear_errors(connected: list[HubConnection]) -> Non
         await presence.user_online("")
     with pytest.raises(ValueError, match="A group name"):
         await presence.group_member_count(5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="The limit must be a whole number >= 1"):
+        await presence.connections(limit=0)
 
 
 async def test_close_connection_sends_close_with_reason(connected: list[HubConnection]) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...context import run_sync
+from ...exceptions import BackplaneError
 from ...presence.answer import Answer
 from ...presence.api import Presence, cluster_status
 
@@ -60,7 +61,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        """Run one subcommand."""
+        """Run one subcommand; a layer or cache that cannot be reached is a clear error."""
+        try:
+            self._run(options)
+        except BackplaneError as exc:
+            raise CommandError(f"The workers cannot be reached: {exc}") from exc
+
+    def _run(self, options: dict[str, Any]) -> None:
         name = options["subcommand"]
         timeout = options["timeout"]
         if name == "status":
