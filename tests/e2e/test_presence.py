@@ -383,3 +383,26 @@ def test_presence_hooks_fire_once_across_workers(cluster: dict[str, Any], client
         ["online", "bob"],
         ["offline", "alice"],
     ]
+
+
+def test_async_context_in_a_worker_asks_and_closes_across_workers(
+    cluster: dict[str, Any], clients: Clients
+) -> None:
+    """A hub method on one worker sees a user on the other and closes their connection."""
+    a, b = cluster["a"], cluster["b"]
+    clients(op="open", name="xavier", url=f"{a.url}/hubs/presence?user=xavier")
+    yann = clients(op="open", name="yann", url=f"{b.url}/hubs/presence?user=yann")
+    online = clients(op="invoke", name="xavier", method="Online", args=["yann"])["result"]
+    assert online == {
+        "value": True,
+        "complete": True,
+        "workers_replied": sorted([a.url, b.url]),
+        "workers_missing": [],
+    }
+    nobody = clients(op="invoke", name="xavier", method="Online", args=["nobody"])["result"]
+    assert nobody["value"] is False and nobody["complete"] is True
+    kicked = clients(op="invoke", name="xavier", method="Kick", args=[yann["connectionId"]])
+    assert kicked["result"] is True
+    assert "Kicked" in clients(op="wait", name="yann", until="closed")["closedWith"]
+    again = clients(op="invoke", name="xavier", method="Kick", args=[yann["connectionId"]])
+    assert again["result"] is False
