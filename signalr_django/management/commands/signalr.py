@@ -157,7 +157,7 @@ class Command(BaseCommand):
         if not closed:
             raise CommandError(f"No worker holds connection {cid!r} (or it did not answer).")
 
-    # -- helpers --------------------------------------------------------------------------
+    # -- resolving and output ---------------------------------------------------------
 
     def _resolve(self, hub: str, timeout: float | None) -> str:
         """A hub's full name from its dotted path or a class name the workers serve."""
