@@ -150,7 +150,8 @@ def _run_sync(
 ) -> T:
     loop = _server_loop(lifetime)
     if loop is None:
-        reach.check_send(lifetime)
+        if lifetime is not None:  # a send (queries answer for themselves: `Answer`)
+            reach.check_send(lifetime)
         loop = _background_loop()
     try:
         running = asyncio.get_running_loop()
@@ -272,17 +273,14 @@ class SyncGroupManager:
 class SyncHubContext:
     """Clients, groups and presence of a hub, for sync code."""
 
-    __slots__ = ("_lifetime", "clients", "groups", "hub_cls", "presence")
+    __slots__ = ("clients", "groups", "hub_cls", "presence")
 
     def __init__(self, hub_cls: type) -> None:
         lifetime = get_lifetime_manager(hub_cls)
-        self._lifetime = lifetime
         self.hub_cls = hub_cls
         self.clients = SyncHubClients(lifetime)
         self.groups = SyncGroupManager(lifetime)
-        self.presence = SyncPresence(
-            Presence(lifetime.hub_name), lambda coro: _run_sync(lifetime, coro)
-        )
+        self.presence = SyncPresence(Presence(lifetime.hub_name), run_sync)
 
     def close_connection(
         self, connection_id: str, reason: str | None = None, allow_reconnect: bool = False
