@@ -186,3 +186,24 @@ async def test_hooks_fire_on_first_and_last_connection_of_a_user() -> None:
         await asyncio.gather(*tracker._tasks)
     assert HookedHub.events == ["first:zoe:h1", "last:zoe:h2"]
     assert tracker.local == {} and not tracker._locks
+
+
+async def test_registry_roster_keeps_live_workers_and_forgets_dead_ones() -> None:
+    """A report adds this worker; names whose entry expired are dropped on the next report."""
+    from django.core.cache import cache
+
+    from signalr_django.presence import registry
+
+    await cache.aset(registry.ROSTER_KEY, {"dead:1": 0.0, "alive:2": 0.0})
+    await cache.aset(registry.entry_key("alive:2"), {"name": "alive:2"})
+    try:
+        await registry.report_once()
+        me = registry.worker_name()
+        roster = await cache.aget(registry.ROSTER_KEY)
+        assert set(roster) == {me, "alive:2"}
+        entries = await registry.entries()
+        assert set(entries) == {me, "alive:2"}
+        assert entries[me]["pid"] > 0 and "hubs" in entries[me]
+    finally:
+        await cache.adelete_many([registry.ROSTER_KEY, registry.entry_key("alive:2")])
+        await cache.adelete(registry.entry_key(registry.worker_name()))
