@@ -207,3 +207,11 @@ async def test_registry_roster_keeps_live_workers_and_forgets_dead_ones() -> Non
     finally:
         await cache.adelete_many([registry.ROSTER_KEY, registry.entry_key("alive:2")])
         await cache.adelete(registry.entry_key(registry.worker_name()))
+
+
+def test_management_command_needs_a_backplane() -> None:
+    """With the in-memory layer the command says it cannot reach the workers."""
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="cannot reach the workers: there is no backplane"):
+        call_command("signalr", "status")

@@ -62,6 +62,17 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Run one subcommand; a layer or cache that cannot be reached is a clear error."""
+        from ...lifetime.default import default_backplane
+
+        if default_backplane() is None:
+            # Without a backplane this process could only describe itself, and it holds no
+            # connections: say so rather than print an empty cluster.
+            raise CommandError(
+                "This process cannot reach the workers: there is no backplane (the channel "
+                "layer is in-memory, missing, or SIGNALR['BACKPLANE'] is 'none'). Use a "
+                "channel layer that reaches other processes (channels_redis), the same in "
+                "every process."
+            )
         try:
             self._run(options)
         except BackplaneError as exc:
@@ -180,7 +191,8 @@ class Command(BaseCommand):
         cells = [headers, *[[str(v) for v in row] for row in rows]]
         widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
         for row in cells:
-            self.stdout.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+            line = "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True))
+            self.stdout.write(line.rstrip())
 
     def _finish(self, answer: Answer[Any]) -> None:
         if answer.complete:
