@@ -23,6 +23,7 @@ from .clients import ClientProxy, HubClients, SingleClientProxy
 from .core import reach
 from .groups import GroupManager
 from .lifetime.manager import HubLifetimeManager, get_lifetime_manager
+from .presence.api import Presence, SyncPresence
 
 T = TypeVar("T")
 
@@ -30,9 +31,9 @@ SYNC_TIMEOUT = 30.0
 
 
 class HubContext:
-    """Clients and groups of a hub, for async code outside the hub."""
+    """Clients, groups and presence of a hub, for async code outside the hub."""
 
-    __slots__ = ("clients", "groups", "hub_cls")
+    __slots__ = ("clients", "groups", "hub_cls", "presence")
 
     def __init__(self, hub_cls: type) -> None:
         lifetime = get_lifetime_manager(hub_cls)
@@ -41,6 +42,13 @@ class HubContext:
         self.hub_cls = hub_cls
         self.clients = HubClients(lifetime)
         self.groups = GroupManager(lifetime)
+        self.presence = Presence(lifetime.hub_name)
+
+    async def close_connection(
+        self, connection_id: str, reason: str | None = None, allow_reconnect: bool = False
+    ) -> bool:
+        """Close a connection wherever it is (see `Presence.close_connection`)."""
+        return await self.presence.close_connection(connection_id, reason, allow_reconnect)
 
 
 def _checked(name: str) -> Any:
@@ -88,11 +96,15 @@ def get_hub_context(hub_cls: type) -> HubContext:
     return HubContext(hub_cls)
 
 
-def _server_loop(lifetime: HubLifetimeManager) -> asyncio.AbstractEventLoop | None:
+def _server_loop(lifetime: HubLifetimeManager | None) -> asyncio.AbstractEventLoop | None:
     """The event loop that owns this process's connections, if there is one."""
-    loop = lifetime.loop
-    if loop is not None and loop.is_running() and not loop.is_closed():
-        return loop
+    from .lifetime.manager import _managers
+
+    candidates = [lifetime] if lifetime is not None else list(_managers.values())
+    for manager in candidates:
+        loop = manager.loop
+        if loop is not None and loop.is_running() and not loop.is_closed():
+            return loop
     # A sync view under an ASGI server runs in a thread started from the server's loop.
     from asgiref.sync import SyncToAsync
 
@@ -126,12 +138,20 @@ def _background_loop() -> asyncio.AbstractEventLoop:
         return _private_loop
 
 
+def run_sync(coro: Coroutine[Any, Any, T], wait: float | None = SYNC_TIMEOUT) -> T:
+    """Run `coro` where this process's connections live (or on the background loop)."""
+    return _run_sync(None, coro, wait)
+
+
 def _run_sync(
-    lifetime: HubLifetimeManager, coro: Coroutine[Any, Any, T], wait: float | None = SYNC_TIMEOUT
+    lifetime: HubLifetimeManager | None,
+    coro: Coroutine[Any, Any, T],
+    wait: float | None = SYNC_TIMEOUT,
 ) -> T:
     loop = _server_loop(lifetime)
     if loop is None:
-        reach.check_send(lifetime)
+        if lifetime is not None:  # a send (queries answer for themselves: `Answer`)
+            reach.check_send(lifetime)
         loop = _background_loop()
     try:
         running = asyncio.get_running_loop()
@@ -251,15 +271,22 @@ class SyncGroupManager:
 
 
 class SyncHubContext:
-    """Clients and groups of a hub, for sync code."""
+    """Clients, groups and presence of a hub, for sync code."""
 
-    __slots__ = ("clients", "groups", "hub_cls")
+    __slots__ = ("clients", "groups", "hub_cls", "presence")
 
     def __init__(self, hub_cls: type) -> None:
         lifetime = get_lifetime_manager(hub_cls)
         self.hub_cls = hub_cls
         self.clients = SyncHubClients(lifetime)
         self.groups = SyncGroupManager(lifetime)
+        self.presence = SyncPresence(Presence(lifetime.hub_name), run_sync)
+
+    def close_connection(
+        self, connection_id: str, reason: str | None = None, allow_reconnect: bool = False
+    ) -> bool:
+        """Close a connection wherever it is; False when no worker holds it."""
+        return self.presence.close_connection(connection_id, reason, allow_reconnect)
 
 
 def get_sync_hub_context(hub_cls: type) -> SyncHubContext:

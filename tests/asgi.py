@@ -75,6 +75,11 @@ from .testapp.typed_hubs import TypedChatHub  # noqa: E402
 
 hubs.append(map_hub("hubs/typed", TypedChatHub))
 
+# Presence hooks (tests/e2e/test_presence.py).
+from .testapp.hubs import PresenceHooksHub  # noqa: E402
+
+hubs.append(map_hub("hubs/presence", PresenceHooksHub))
+
 routes = {
     "http": AuthMiddlewareStack(URLRouter([*hubs, *http_only, re_path(r"", django_asgi_app)])),
     "websocket": AuthMiddlewareStack(URLRouter(hubs)),

@@ -80,6 +80,9 @@ async def drain(timeout: float | None = None) -> int:
     if timeout is None:
         timeout = global_options().SHUTDOWN_DRAIN_TIMEOUT
     await load.stop()  # no report may offer this worker again while it drains
+    from ..presence import registry
+
+    await registry.stop()  # queries stop waiting for this worker
     count = _close_all()  # connection handlers get a normal close: nothing to say
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -410,3 +410,28 @@ class FilterTestHub(Hub):
 
     async def echo(self, value: Any) -> Any:
         return value
+
+
+class PresenceHooksHub(Hub):
+    """Tells every client when a user comes online or goes offline across workers."""
+
+    options = {"USER_ID_PROVIDER": "tests.testapp.hubs.query_user_id"}
+
+    async def on_user_first_connected(self, user_id: str) -> None:
+        await self.clients.all.send("Presence", "online", user_id)
+
+    async def on_user_last_disconnected(self, user_id: str) -> None:
+        await self.clients.all.send("Presence", "offline", user_id)
+
+    async def online(self, user_id: str) -> dict[str, Any]:
+        """Asks every worker from inside a worker (the async hub context)."""
+        from signalr_django import get_hub_context
+
+        answer = await get_hub_context(PresenceHooksHub).presence.user_online(user_id)
+        return answer.as_dict()
+
+    async def kick(self, connection_id: str) -> bool:
+        from signalr_django import get_hub_context
+
+        ctx = get_hub_context(PresenceHooksHub)
+        return await ctx.close_connection(connection_id, reason="Kicked")
