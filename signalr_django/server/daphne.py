@@ -261,3 +261,66 @@ def before_shutdown(coroutine: Callable[[], Awaitable[Any]]) -> bool:
 
     reactor.addSystemEventTrigger("before", "shutdown", trigger)
     return True
+
+
+def _listening_ports(reactor: Any) -> list[Any]:
+    """Daphne's listening ports (TCP, UNIX or adopted descriptors) among the reactor's readers."""
+    try:
+        from daphne.http_protocol import HTTPFactory
+        from twisted.internet.interfaces import IListeningPort
+    except ImportError:  # pragma: no cover - Twisted comes with Daphne
+        return []
+    return [
+        reader
+        for reader in reactor.getReaders()
+        if IListeningPort.providedBy(reader)
+        and isinstance(getattr(reader, "factory", None), HTTPFactory)
+    ]
+
+
+# The Daphne servers whose ports were closed, for `open_websockets`.
+_servers: list[Any] = []
+
+
+def stop_listening() -> int:
+    """Close Daphne's listening sockets now; how many (0 when not under Daphne).
+
+    Twisted only closes them in the "during shutdown" phase, after every "before" trigger
+    (the drain among them) has finished: until then the kernel keeps completing handshakes
+    on the port, so a client told to reconnect comes straight back to this process, and a
+    replacement cannot bind the port. Closing them first sends new connections elsewhere:
+    a proxy sees "connection refused" and tries its next upstream, a replacement process can
+    bind the port at once (Twisted listens with SO_REUSEADDR), and a socket shared with other
+    processes (`--fd`, systemd socket activation) stays open in them, which take every new
+    connection from its queue. Connections already accepted are not affected.
+    """
+    reactor = _reactor()
+    if reactor is None or not hasattr(reactor, "getReaders"):
+        return 0
+    ports = _listening_ports(reactor)
+    for port in ports:
+        server = getattr(port.factory, "server", None)
+        if server is not None and server not in _servers:
+            _servers.append(server)
+        port.stopListening()
+    if ports:
+        logger.info("Stopped listening on %d socket(s) to drain", len(ports))
+    return len(ports)
+
+
+def open_websockets() -> int:
+    """Daphne WebSocket connections whose socket is still open (closing handshake pending).
+
+    The drain waits for these so that every client completes its clean close (code 1000)
+    before the reactor drops the remaining sockets, which a client reports as code 1006.
+    """
+    count = 0
+    for server in _servers:
+        try:
+            from daphne.ws_protocol import WebSocketProtocol
+        except ImportError:  # pragma: no cover - Daphne is here when a server was found
+            return 0
+        for protocol, details in list(getattr(server, "connections", {}).items()):
+            if isinstance(protocol, WebSocketProtocol) and "disconnected" not in details:
+                count += 1
+    return count
