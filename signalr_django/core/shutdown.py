@@ -98,7 +98,7 @@ async def drain(timeout: float | None = None) -> int:
     last connection is gone, or at `timeout` (SHUTDOWN_DRAIN_TIMEOUT).
     """
     from ..conf import global_options
-    from ..server.daphne import stop_listening
+    from ..server.daphne import closing_http, stop_listening
     from . import load
 
     global _draining
@@ -108,11 +108,13 @@ async def drain(timeout: float | None = None) -> int:
         timeout = global_options().SHUTDOWN_DRAIN_TIMEOUT
     if started:
         logger.info("Draining: new connections are refused")
-    stop_listening()
-    await load.stop()  # no report may offer this worker again while it drains
-    count = _close_all()  # connection handlers get a normal close: nothing to say
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    stop_listening()
+    await load.stop()  # no report may offer this worker again while it drains
+    while closing_http() and loop.time() < deadline:
+        await asyncio.sleep(0.005)  # kept-alive connections end before clients reconnect
+    count = _close_all()  # connection handlers get a normal close: nothing to say
     while loop.time() < deadline and _connections_left():
         await asyncio.sleep(0.02)
     if count:

@@ -9,7 +9,9 @@ project reaches for them:
 - Twisted's TCP transport under it: the bytes it still buffers (`dataBuffer`, `offset`,
   `_tempDataLen`) are the connection's outbound queue, `pauseProducing`/`resumeProducing`
   stop and restart reading, and a frame can go straight to the socket when nothing waits;
-- the reactor's start and shutdown hooks (load reports, graceful drain).
+- the reactor's start and shutdown hooks (load reports, graceful drain);
+- for the drain, Daphne's listening ports among the reactor's readers (closed first), its
+  server's connection table, and Twisted's HTTP channels behind kept-alive connections.
 
 Every such attribute is checked when a connection starts (`websocket_outbound`); when one
 is missing (a Daphne or Twisted upgrade renamed it) the connection falls back to the generic
@@ -280,6 +282,8 @@ def _listening_ports(reactor: Any) -> list[Any]:
 
 # The Daphne servers whose ports were closed, for `open_websockets`.
 _servers: list[Any] = []
+# Idle HTTP connections being closed by the drain, for `closing_http`.
+_closing: list[Any] = []
 
 
 def stop_listening() -> int:
@@ -304,8 +308,62 @@ def stop_listening() -> int:
             _servers.append(server)
         port.stopListening()
     if ports:
-        logger.info("Stopped listening on %d socket(s) to drain", len(ports))
+        logger.info(
+            "Stopped listening on %d socket(s) and closed %d idle HTTP connection(s) to drain",
+            len(ports),
+            close_idle_http(),
+        )
     return len(ports)
+
+
+def close_idle_http() -> int:
+    """End Daphne's kept-alive HTTP connections; how many were idle and closed now.
+
+    A client (or proxy) that kept a connection alive would send its next request, the
+    reconnect's negotiate among them, over it to this process even after the listening
+    socket is closed, and be refused. Idle connections are closed at once, so the client
+    opens a new one (which goes elsewhere); those with a request in progress stop being
+    persistent, so they close once their response is complete (as Go's `Shutdown` does).
+    """
+    reactor = _reactor()
+    if reactor is None or not hasattr(reactor, "getReaders"):
+        return 0
+    try:
+        from twisted.internet import tcp
+        from twisted.web.http import HTTPChannel
+    except ImportError:  # pragma: no cover - Twisted comes with Daphne
+        return 0
+    for server in _servers:
+        for protocol in list(getattr(server, "connections", {})):
+            channel = getattr(protocol, "channel", None)
+            if isinstance(channel, HTTPChannel):
+                channel.persistent = False
+    closed = 0
+    for reader in reactor.getReaders():
+        if not isinstance(reader, tcp.Server):
+            continue
+        reader = cast(Any, reader)  # Twisted's transports are untyped
+        channel = getattr(getattr(reader, "protocol", None), "_channel", None)
+        if (
+            isinstance(channel, HTTPChannel)
+            and not channel.requests
+            and not getattr(channel, "_handlingRequest", True)
+        ):
+            reader.loseConnection()
+            _closing.append(reader)
+            closed += 1
+    return closed
+
+
+def closing_http() -> int:
+    """Idle HTTP connections `close_idle_http` ended whose socket is not closed yet.
+
+    Twisted closes a socket on its next loop iteration, while the drain writes its Close
+    messages straight to the WebSockets: the drain waits for these first, so that a client
+    sees its idle connection end before it is told to reconnect, and does not reuse it.
+    """
+    _closing[:] = [transport for transport in _closing if transport.connected]
+    return len(_closing)
 
 
 def open_websockets() -> int:

@@ -14,7 +14,9 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -25,7 +27,7 @@ from typing import Any
 import pytest
 
 from tests.redis_server import redis_url
-from tests.servers import ROOT, Server, daphne, free_port, gunicorn
+from tests.servers import ROOT, Server, daphne, free_port, gunicorn, raise_file_limit
 
 from .conftest import JS_DIR, node_available
 
@@ -241,3 +243,122 @@ def test_a_draining_worker_leaves_the_wsgi_redirect_at_once(
         # Its last report would live 3 intervals (1.5 s) more; the redirect skips it now.
         for _ in range(5):
             assert negotiate_redirect(deployment.web).startswith(second)
+
+
+@contextlib.contextmanager
+def shared_socket() -> Iterator[socket.socket]:
+    """A listening socket held by this process (as systemd holds a .socket unit's)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(4096)
+    sock.setblocking(False)  # Twisted adopts non-blocking sockets only
+    sock.set_inheritable(True)
+    with sock:
+        yield sock
+
+
+def daphne_on_fd(
+    stack: contextlib.ExitStack, sock: socket.socket, name: str, artifacts: Path, db: str
+) -> Server:
+    """Daphne serving on an inherited listening socket (`daphne --fd N`)."""
+    fd = sock.fileno()
+    log = artifacts / f"{name}.log"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONUNBUFFERED": "1",
+        "SIGNALR_TEST_DB": db,
+        "SIGNALR_TEST_LOG_LEVEL": "INFO",
+    }
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "--fd", str(fd), ASGI],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            pass_fds=(fd,),
+            preexec_fn=raise_file_limit,
+        )
+    server = Server(proc, sock.getsockname()[1], log)
+    stack.callback(server.stop)
+    wait_until(lambda: "Listening on TCP address" in server.output(), 60, server.output)
+    return server
+
+
+class NodeLine:
+    """A Node script whose JSON lines are read as they come."""
+
+    def __init__(self, script: str, url: str) -> None:
+        node_available()
+        self.proc = subprocess.Popen(
+            ["node", str(JS_DIR / script), url],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.strip():
+                self.lines.put(line)
+        self.lines.put(None)
+
+    def line(self, timeout: float) -> Any:
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            line = None
+        if line is None:
+            self.kill()
+            _, stderr = self.proc.communicate(timeout=10)
+            pytest.fail(f"the Node client printed nothing more:\n{stderr[-4000:]}")
+        return json.loads(line)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+
+@pytest.mark.parametrize("mode", ["overlapping", "one-after-the-other"])
+def test_a_replacement_takes_over_a_shared_listening_socket(
+    artifacts: Path, test_db: str, mode: str
+) -> None:
+    """`daphne --fd`: the listening socket belongs to a parent (systemd, a supervisor).
+
+    Overlapping: the replacement runs before the old worker gets SIGTERM; both accept from
+    the one socket until the drain closes the old worker's copy. One after the other (what
+    `systemctl restart` does): the reconnect waits in the socket's queue until the
+    replacement accepts it. Either way the client's first reconnect attempt succeeds, on
+    the replacement.
+    """
+    with contextlib.ExitStack() as stack, shared_socket() as sock:
+        old = daphne_on_fd(stack, sock, f"fd-old-{mode}", artifacts, test_db)
+        url = f"http://127.0.0.1:{old.port}"
+        client = NodeLine("handover.mjs", url)
+        stack.callback(client.kill)
+        ready = client.line(60)["ready"]
+        assert ready["pid"] == old.proc.pid
+        new: Server | None = None
+        if mode == "overlapping":
+            new = daphne_on_fd(stack, sock, f"fd-new-{mode}", artifacts, test_db)
+        old.proc.send_signal(signal.SIGTERM)
+        assert old.proc.wait(60) == 0, old.output()[-3000:]
+        if new is None:
+            new = daphne_on_fd(stack, sock, f"fd-new-{mode}", artifacts, test_db)
+        seen = client.line(120)
+        log = old.output()
+    assert seen["closed"] is None, seen
+    assert seen["worker"]["pid"] == new.proc.pid, seen
+    assert seen["worker"]["drainingAtConnect"] is False
+    assert seen["echo"] == "after"
+    assert seen["retryCounts"] == [0], seen
+    assert 1006 not in seen["closeCodes"], seen
+    assert not ACCEPTED.search(after_drain(log)), log[-3000:]
+    assert "Stopped listening on 1 socket(s)" in log
