@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -40,6 +41,9 @@ PROTOCOL_ATTRIBUTES = ("sendMessage", "sendPreparedMessage", "factory", "STATE_O
 TRANSPORT_ATTRIBUTES = ("dataBuffer", "offset", "_tempDataLen", "pauseProducing", "resumeProducing")
 
 _warned = False
+
+# The WebSocket protocols behind this package's connections, for the drain (`open_websockets`).
+_websockets: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def server_protocol(send: Any) -> Any:
@@ -221,6 +225,7 @@ def websocket_outbound(send: Any) -> DaphneWebSocketOutbound | None:
     except (AttributeError, TypeError):
         _warn_once("transport")
         return None
+    _websockets.add(protocol)
     return DaphneWebSocketOutbound(protocol, transport)
 
 
@@ -280,7 +285,7 @@ def _listening_ports(reactor: Any) -> list[Any]:
     ]
 
 
-# The Daphne servers whose ports were closed, for `open_websockets`.
+# The Daphne servers whose ports were closed, for `close_idle_http`.
 _servers: list[Any] = []
 # Idle HTTP connections being closed by the drain, for `closing_http`.
 _closing: list[Any] = []
@@ -367,18 +372,16 @@ def closing_http() -> int:
 
 
 def open_websockets() -> int:
-    """Daphne WebSocket connections whose socket is still open (closing handshake pending).
+    """This package's Daphne WebSockets whose socket is still open (closing handshake pending).
 
     The drain waits for these so that every client completes its clean close (code 1000)
     before the reactor drops the remaining sockets, which a client reports as code 1006.
+    Only connections served by this package count: a project's own Channels consumers,
+    which nothing closes, must not hold the drain until its timeout.
     """
     count = 0
-    for server in _servers:
-        try:
-            from daphne.ws_protocol import WebSocketProtocol
-        except ImportError:  # pragma: no cover - Daphne is here when a server was found
-            return 0
-        for protocol, details in list(getattr(server, "connections", {}).items()):
-            if isinstance(protocol, WebSocketProtocol) and "disconnected" not in details:
-                count += 1
+    for protocol in list(_websockets):
+        closed = getattr(protocol, "STATE_CLOSED", None)
+        if closed is not None and protocol.state != closed:
+            count += 1
     return count

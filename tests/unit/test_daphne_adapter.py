@@ -136,7 +136,9 @@ def test_the_drain_finds_what_it_closes() -> None:
     assert IListeningPort.implementedBy(tcp.Port)
     assert "self.server = server" in inspect.getsource(HTTPFactory.__init__)
     assert "self.connections = {}" in inspect.getsource(Server.run)
-    assert '["disconnected"]' in inspect.getsource(Server.protocol_disconnected)
+    from daphne.ws_protocol import WebSocketProtocol
+
+    assert hasattr(WebSocketProtocol, "STATE_CLOSED")
     assert "self.channel" in inspect.getsource(WebRequest)
     channel = HTTPChannel()
     for name in ("requests", "_handlingRequest", "persistent"):
