@@ -209,7 +209,6 @@ def test_rolling_restart_drops_nobody(redis: str, artifacts: Path, test_db: str)
         for failure in client["failures"]:
             assert failure["id"] in client["ids"][:-1], client
     assert {c["via"] for c in clients} == {"proxy", "wsgi"}
-    assert out["proxy"]["skipped"] >= 1  # the proxy met a closed port and went on
     for old in drained:
         log = old.output()
         draining = after_drain(log)
