@@ -111,7 +111,11 @@ async def drain(timeout: float | None = None) -> int:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     stop_listening()
-    await load.stop()  # no report may offer this worker again while it drains
+    # No report may offer this worker again while it drains; a cache that does not answer
+    # (a redirect could not read it either) must not keep the clients waiting for long.
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout / 2):
+            await load.stop()
     while closing_http() and loop.time() < deadline:
         await asyncio.sleep(0.005)  # kept-alive connections end before clients reconnect
     count = _close_all()  # connection handlers get a normal close: nothing to say
