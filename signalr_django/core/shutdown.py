@@ -172,10 +172,13 @@ class SignalDrain:
     async def _drain_then(self, previous: Handler, signum: int) -> None:
         from ..conf import global_options
         from ..server.outbound import all_flushed
+        from ..server.uvicorn import stop_listening
 
         timeout = global_options().SHUTDOWN_DRAIN_TIMEOUT
         started = self.loop.time()
         try:
+            if stop_listening(previous):  # uvicorn's own shutdown would close it only after
+                await asyncio.sleep(0)  # the ended idle connections close on this loop pass
             await drain(timeout)
             await all_flushed(max(0.0, timeout - (self.loop.time() - started)))
         except Exception:

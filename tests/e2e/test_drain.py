@@ -27,7 +27,15 @@ from typing import Any
 import pytest
 
 from tests.redis_server import redis_url
-from tests.servers import ROOT, Server, daphne, free_port, gunicorn, raise_file_limit
+from tests.servers import (
+    ROOT,
+    Server,
+    daphne,
+    free_port,
+    gunicorn,
+    raise_file_limit,
+    uvicorn,
+)
 
 from .conftest import JS_DIR, node_available
 
@@ -361,3 +369,29 @@ def test_a_replacement_takes_over_a_shared_listening_socket(
     assert 1006 not in seen["closeCodes"], seen
     assert not ACCEPTED.search(after_drain(log)), log[-3000:]
     assert "Stopped listening on 1 socket(s)" in log
+
+
+def test_uvicorn_stops_listening_as_the_drain_starts(artifacts: Path, test_db: str) -> None:
+    """With the lifespan app, uvicorn's listening socket is closed before the drain, not
+    after it: the client's reconnect cannot land on the draining process, and the
+    replacement binds the port."""
+    port = free_port()
+    env = {"SIGNALR_TEST_DB": test_db, "SIGNALR_TEST_LOG_LEVEL": "INFO"}
+    with contextlib.ExitStack() as stack:
+        old = stack.enter_context(uvicorn(ASGI, "tests.settings", artifacts, env, "uv-old", port))
+        client = NodeLine("handover.mjs", old.url)
+        stack.callback(client.kill)
+        assert client.line(60)["ready"]["pid"] == old.proc.pid
+        old.proc.send_signal(signal.SIGTERM)
+        # uvicorn raises the signal again once it has shut down: it ends "killed" by it.
+        assert old.proc.wait(60) in (0, -signal.SIGTERM), old.output()[-3000:]
+        new = stack.enter_context(uvicorn(ASGI, "tests.settings", artifacts, env, "uv-new", port))
+        seen = client.line(120)
+        log = old.output()
+    assert seen["closed"] is None, seen
+    assert seen["worker"]["pid"] == new.proc.pid, seen
+    assert seen["worker"]["drainingAtConnect"] is False
+    assert 1006 not in seen["closeCodes"], seen
+    assert " 503 " not in log  # the kept-alive connection was closed, not refused
+    stopped = log.find("Stopped listening on 1 socket(s)")
+    assert 0 <= stopped < log.find("Closed 1 connection(s) for shutdown"), log[-3000:]
