@@ -17,9 +17,10 @@ import asyncio
 import os
 import threading
 from collections.abc import Coroutine, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from .clients import ClientProxy, HubClients, SingleClientProxy
+from .core import reach
 from .groups import GroupManager
 from .lifetime.manager import HubLifetimeManager, get_lifetime_manager
 
@@ -35,9 +36,51 @@ class HubContext:
 
     def __init__(self, hub_cls: type) -> None:
         lifetime = get_lifetime_manager(hub_cls)
+        if not reach.serving:  # the first sends check that they can reach someone
+            lifetime = cast(HubLifetimeManager, _CheckedLifetime(lifetime))
         self.hub_cls = hub_cls
         self.clients = HubClients(lifetime)
         self.groups = GroupManager(lifetime)
+
+
+def _checked(name: str) -> Any:
+    """A lifetime-manager method that first asks `core.reach` whether a send can land."""
+
+    def method(self: _CheckedLifetime, *args: Any, **kwargs: Any) -> Any:
+        if not reach.serving:
+            reach.check_send(self._lifetime)
+        return getattr(self._lifetime, name)(*args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+class _CheckedLifetime:
+    """A hub's lifetime manager as an async hub context made before serving began sees it.
+
+    Its sends (what the context's proxies call) check once that they can reach anyone;
+    any other attribute is the manager's own. Contexts made in a process that already
+    serves connections use the manager directly.
+    """
+
+    __slots__ = ("_lifetime",)
+
+    def __init__(self, lifetime: HubLifetimeManager) -> None:
+        self._lifetime = lifetime
+
+    send_all = _checked("send_all")
+    send_connection = _checked("send_connection")
+    send_connections = _checked("send_connections")
+    send_group = _checked("send_group")
+    send_groups = _checked("send_groups")
+    send_user = _checked("send_user")
+    send_users = _checked("send_users")
+    invoke_connection = _checked("invoke_connection")
+    add_to_group = _checked("add_to_group")
+    remove_from_group = _checked("remove_from_group")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._lifetime, name)
 
 
 def get_hub_context(hub_cls: type) -> HubContext:
@@ -86,7 +129,10 @@ def _background_loop() -> asyncio.AbstractEventLoop:
 def _run_sync(
     lifetime: HubLifetimeManager, coro: Coroutine[Any, Any, T], wait: float | None = SYNC_TIMEOUT
 ) -> T:
-    loop = _server_loop(lifetime) or _background_loop()
+    loop = _server_loop(lifetime)
+    if loop is None:
+        reach.check_send(lifetime)
+        loop = _background_loop()
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:

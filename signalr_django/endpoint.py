@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .conf import HubOptions
+from .core import reach
 from .dispatch.handler import get_handler
 from .transports.http import serve_connection_request, serve_negotiate
 from .transports.websocket import serve_websocket
@@ -39,6 +40,8 @@ class HubEndpoint:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Route by scope type and path."""
+        if not reach.serving:
+            reach.mark_serving()
         handler = get_handler(self.hub_cls, self.route)
         backplane = handler.lifetime.backplane
         if backplane is not None and not handler.forwarding_ready:

@@ -70,6 +70,11 @@ from .testapp.hubs import FilterTestHub  # noqa: E402
 
 hubs.append(map_hub("hubs/filters", FilterTestHub))
 
+# A hub with a typed client interface (tests/e2e/test_typescript.py).
+from .testapp.typed_hubs import TypedChatHub  # noqa: E402
+
+hubs.append(map_hub("hubs/typed", TypedChatHub))
+
 routes = {
     "http": AuthMiddlewareStack(URLRouter([*hubs, *http_only, re_path(r"", django_asgi_app)])),
     "websocket": AuthMiddlewareStack(URLRouter(hubs)),

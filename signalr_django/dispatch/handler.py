@@ -231,6 +231,11 @@ def register_endpoint(hub_cls: type, route: str, overrides: dict[str, Any]) -> H
     return options
 
 
+def mapped_endpoints() -> list[tuple[type, str, dict[str, Any]]]:
+    """Every (hub class, route, options) mapped in this process so far (system checks)."""
+    return [(hub_cls, route, dict(o)) for (hub_cls, route), o in list(_endpoints.items())]
+
+
 def get_handler(hub_cls: type, route: str = "") -> HubConnectionHandler:
     """The handler of `hub_cls` at `route` (options resolved when first used, and again
     after Django's settings change)."""

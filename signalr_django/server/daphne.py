@@ -385,3 +385,9 @@ def open_websockets() -> int:
         if closed is not None and protocol.state != closed:
             count += 1
     return count
+
+
+def reactor_running() -> bool:
+    """Whether Daphne's reactor runs in this process (it then serves connections)."""
+    reactor = _reactor()
+    return bool(reactor is not None and getattr(reactor, "running", False))

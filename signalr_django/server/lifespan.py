@@ -31,8 +31,9 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 async def startup() -> None:
     """What a server start needs: load reports and the signal drain."""
-    from ..core import load, shutdown
+    from ..core import load, reach, shutdown
 
+    reach.mark_serving()
     load.start()
     if not shutdown.install_signal_drain():
         logger.info(
