@@ -177,8 +177,7 @@ class SignalDrain:
         timeout = global_options().SHUTDOWN_DRAIN_TIMEOUT
         started = self.loop.time()
         try:
-            if stop_listening(previous):  # uvicorn's own shutdown would close it only after
-                await asyncio.sleep(0)  # the ended idle connections close on this loop pass
+            stop_listening(previous)  # uvicorn's own shutdown would close it only after
             await drain(timeout)
             await all_flushed(max(0.0, timeout - (self.loop.time() - started)))
         except Exception:

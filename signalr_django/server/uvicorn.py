@@ -27,12 +27,13 @@ def stop_listening(handler: Callable[..., Any]) -> int:
 
     0 when the handler is not uvicorn's. Connections already accepted are not affected;
     uvicorn's own shutdown closes the (already closed) servers again, which is harmless.
-    Kept-alive HTTP connections are ended too (`close_idle_http`).
+    Kept-alive HTTP connections are left alone: uvicorn's way of ending them
+    (`shutdown()`) would also end those a long-polling client is about to poll on, and
+    that client would see a failed request instead of its Close message.
     """
     server = _server(handler)
     if server is None:
         return 0
-    idle = close_idle_http(server)
     listeners = getattr(server, "servers", None)
     if not isinstance(listeners, list):
         return 0
@@ -44,28 +45,5 @@ def stop_listening(handler: Callable[..., Any]) -> int:
             listener.close()
             closed += 1
     if closed:
-        logger.info(
-            "Stopped listening on %d socket(s) and ended %d HTTP connection(s) to drain",
-            closed,
-            idle,
-        )
+        logger.info("Stopped listening on %d socket(s) to drain", closed)
     return closed
-
-
-def close_idle_http(server: Any) -> int:
-    """End uvicorn's HTTP connections: idle ones now, busy ones after their response.
-
-    A client would otherwise send its reconnect's negotiate over a kept-alive connection
-    to this process and be refused. uvicorn's HTTP protocols do exactly this on
-    `shutdown()`; its WebSocket protocols are left alone (their `shutdown()` closes with
-    1012, while the drain closes them with a SignalR Close first).
-    """
-    state = getattr(server, "server_state", None)
-    ended = 0
-    for protocol in list(getattr(state, "connections", ())):
-        module = type(protocol).__module__
-        shutdown = getattr(protocol, "shutdown", None)
-        if module.startswith("uvicorn.protocols.http.") and callable(shutdown):
-            shutdown()
-            ended += 1
-    return ended

@@ -2,7 +2,7 @@
 //
 //   node handover.mjs <baseUrl>
 //
-// Connects with withAutomaticReconnect() and its default delays (0, 2, 10, 30 s), asks
+// Connects (over SIGNALR_TRANSPORT when set) with withAutomaticReconnect() and its default delays (0, 2, 10, 30 s), asks
 // which process holds it (Worker) and prints {"ready": worker}. Once it has reconnected
 // it asks again and prints, as the last line:
 // {worker, retryCounts, closeCodes, errors, closed, echo}
@@ -10,14 +10,14 @@
 //   attempt, made at once, succeeded)
 //   closeCodes: WebSocket close codes the client reported (1006: the socket was dropped)
 //   errors: what the client logged as warnings or errors
-import { signalR } from "./lib.mjs";
+import { TRANSPORT, signalR } from "./lib.mjs";
 
 const [base] = process.argv.slice(2);
 const DEFAULT_DELAYS = [0, 2000, 10000, 30000];
 const result = { retryCounts: [], closeCodes: [], errors: [], closed: null, worker: null, echo: null };
 
 const connection = new signalR.HubConnectionBuilder()
-  .withUrl(base + "/hubs/test")
+  .withUrl(base + "/hubs/test", TRANSPORT ? { transport: signalR.HttpTransportType[TRANSPORT] } : {})
   .configureLogging({
     log(level, message) {
       const code = /status code: (\d+)/.exec(message);
