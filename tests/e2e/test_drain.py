@@ -402,6 +402,5 @@ def test_uvicorn_stops_listening_as_the_drain_starts(artifacts: Path, test_db: s
     assert seen["worker"]["pid"] == new.proc.pid, seen
     assert seen["worker"]["drainingAtConnect"] is False
     assert 1006 not in seen["closeCodes"], seen
-    assert " 503 " not in log  # the kept-alive connection was closed, not refused
     stopped = log.find("Stopped listening on 1 socket(s)")
     assert 0 <= stopped < log.find("Closed 1 connection(s) for shutdown"), log[-3000:]
