@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import decimal
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any, Literal
 
 from signalr_django import Hub, HubException, authorize, hub_method
 from signalr_django.core.results import ClientResultError, ConnectionGoneError
+from signalr_django.core.shutdown import is_draining
 
 EVENTS: list[str] = []
 
@@ -29,6 +31,7 @@ class TestHub(Hub):
 
     async def on_connected(self) -> None:
         self.context.items["joined"] = dt.datetime.now(dt.UTC)
+        self.context.items["draining"] = is_draining()
         if self.context.query.get("refuse") == "1":
             raise HubException("refused by on_connected")
 
@@ -46,6 +49,14 @@ class TestHub(Hub):
 
     async def void_method(self) -> None:
         return None
+
+    async def worker(self) -> dict[str, Any]:
+        """Which process holds this connection, and whether it was draining at connect."""
+        return {
+            "pid": os.getpid(),
+            "url": os.environ.get("SIGNALR_WORKER_URL", ""),
+            "drainingAtConnect": self.context.items.get("draining"),
+        }
 
     async def connection_info(self) -> dict[str, Any]:
         ctx = self.context
