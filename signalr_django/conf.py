@@ -64,6 +64,9 @@ class HubOptions:
     BACKPLANE: str = "auto"
     CHANNEL_LAYER: str = "default"
     BACKPLANE_TIMEOUT: float = 5.0
+    # How long a cluster-wide query (presence, counts, status) waits for the workers'
+    # answers; a worker that has not answered by then is named in `workers_missing`.
+    QUERY_TIMEOUT: float = 2.0
     SHUTDOWN_DRAIN_TIMEOUT: float = 5.0
     OUTBOUND_BUFFER_LIMIT: int = 1024 * 1024
     MAX_CONNECTIONS: int | None = None
@@ -205,6 +208,7 @@ PROCESS_WIDE = frozenset(
         "LOAD_REPORT_INTERVAL",
         "MAXIMUM_USER_ID_LENGTH",
         "MAX_CONNECTIONS",
+        "QUERY_TIMEOUT",
         "SHUTDOWN_DRAIN_TIMEOUT",
         "USER_ID_PROVIDER",
         "WORKERS",

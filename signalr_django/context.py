@@ -13,14 +13,16 @@ publishes through the channel layer to the workers that hold the connections.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from .clients import ClientProxy, ClientT, HubClients, SingleClientProxy, UntypedClient
 from .core import reach
 from .groups import GroupManager
 from .lifetime.manager import HubLifetimeManager, get_lifetime_manager
+from .presence.api import Presence, SyncPresence
 from .sent import SYNC_TIMEOUT
+from .sent import run_sync as _run_sync
 from .typed import client_calls
 
 if TYPE_CHECKING:
@@ -28,8 +30,9 @@ if TYPE_CHECKING:
     from .typed import ClientCall
 
 C = TypeVar("C")
+T = TypeVar("T")
 
-__all__ = ["SYNC_TIMEOUT", "HubContext", "SyncHubContext", "get_hub_context"]
+__all__ = ["SYNC_TIMEOUT", "HubContext", "SyncHubContext", "get_hub_context", "run_sync"]
 
 
 def _hub_class(hub_cls: object) -> type:
@@ -44,13 +47,13 @@ def _hub_class(hub_cls: object) -> type:
 
 
 class HubContext(Generic[ClientT]):
-    """Clients and groups of a hub, for async code outside the hub.
+    """Clients, groups and presence of a hub, for async code outside the hub.
 
     Calls return a `Sent` to await; made from a thread with no event loop they are carried
     out at once, as from the sync hub context.
     """
 
-    __slots__ = ("clients", "groups", "hub_cls")
+    __slots__ = ("clients", "groups", "hub_cls", "presence")
 
     def __init__(self, hub_cls: type[Hub[ClientT]]) -> None:
         hub_cls = _hub_class(hub_cls)
@@ -60,6 +63,13 @@ class HubContext(Generic[ClientT]):
         self.hub_cls = hub_cls
         self.clients: HubClients[ClientT] = HubClients(lifetime, client_calls(hub_cls))
         self.groups = GroupManager(lifetime)
+        self.presence = Presence(lifetime.hub_name)
+
+    async def close_connection(
+        self, connection_id: str, reason: str | None = None, allow_reconnect: bool = False
+    ) -> bool:
+        """Close a connection wherever it is (see `Presence.close_connection`)."""
+        return await self.presence.close_connection(connection_id, reason, allow_reconnect)
 
 
 def _checked(name: str) -> Any:
@@ -105,6 +115,11 @@ class _CheckedLifetime:
 def get_hub_context(hub_cls: type[Hub[C]]) -> HubContext[C]:
     """The async hub context of `hub_cls` (typed clients for `Hub[ChatClient]`)."""
     return HubContext(hub_cls)
+
+
+def run_sync(coro: Coroutine[Any, Any, T], wait: float | None = SYNC_TIMEOUT) -> T:
+    """Run `coro` where this process's connections live (or on the background loop)."""
+    return _run_sync(None, coro, wait)
 
 
 class SyncClientProxy:
@@ -272,9 +287,9 @@ class SyncGroupManager:
 
 
 class SyncHubContext(Generic[ClientT]):
-    """Clients and groups of a hub, for sync code."""
+    """Clients, groups and presence of a hub, for sync code."""
 
-    __slots__ = ("clients", "groups", "hub_cls")
+    __slots__ = ("clients", "groups", "hub_cls", "presence")
 
     def __init__(self, hub_cls: type[Hub[ClientT]]) -> None:
         hub_cls = _hub_class(hub_cls)
@@ -282,6 +297,13 @@ class SyncHubContext(Generic[ClientT]):
         self.hub_cls = hub_cls
         self.clients: SyncHubClients[ClientT] = SyncHubClients(lifetime, client_calls(hub_cls))
         self.groups = SyncGroupManager(lifetime)
+        self.presence = SyncPresence(Presence(lifetime.hub_name), run_sync)
+
+    def close_connection(
+        self, connection_id: str, reason: str | None = None, allow_reconnect: bool = False
+    ) -> bool:
+        """Close a connection wherever it is; False when no worker holds it."""
+        return self.presence.close_connection(connection_id, reason, allow_reconnect)
 
 
 def get_sync_hub_context(hub_cls: type[Hub[C]]) -> SyncHubContext[C]:

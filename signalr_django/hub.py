@@ -157,6 +157,19 @@ class Hub(Generic[ClientT]):
     async def on_disconnected(self, exception: Exception | None) -> None:
         """Called once the connection ended; `exception` is why, None for a clean close."""
 
+    async def on_user_first_connected(self, user_id: str) -> None:
+        """Called when `user_id` goes from no connection to one on any worker of the hub.
+
+        Runs on the worker of that connection, bound to it (`self.context`), after its
+        `on_connected`. See docs/presence.md for how "any worker" is decided and its limits.
+        """
+
+    async def on_user_last_disconnected(self, user_id: str) -> None:
+        """Called when the last connection of `user_id` on any worker of the hub ended.
+
+        Runs on the worker of that connection, bound to it, after its `on_disconnected`.
+        """
+
 
 HUB_METHOD_ATTR = "_signalr_hub_method"
 

@@ -194,11 +194,16 @@ def refuse_waiting_on_the_sync_thread(what: str) -> None:
         )
 
 
-def server_loop(lifetime: HubLifetimeManager) -> asyncio.AbstractEventLoop | None:
-    """The event loop that owns this process's connections, if there is one."""
-    loop = lifetime.loop
-    if loop is not None and loop.is_running() and not loop.is_closed():
-        return loop
+def server_loop(lifetime: HubLifetimeManager | None) -> asyncio.AbstractEventLoop | None:
+    """The event loop that owns this process's connections (of `lifetime`'s hub, or of any
+    hub when None), if there is one."""
+    from .lifetime.manager import _managers
+
+    candidates = [lifetime] if lifetime is not None else list(_managers.values())
+    for manager in candidates:
+        loop = manager.loop
+        if loop is not None and loop.is_running() and not loop.is_closed():
+            return loop
     # A sync view under an ASGI server runs in a thread started from the server's loop.
     from asgiref.sync import SyncToAsync
 
@@ -233,7 +238,9 @@ def background_loop() -> asyncio.AbstractEventLoop:
 
 
 def run_sync(
-    lifetime: HubLifetimeManager, coro: Coroutine[Any, Any, T], wait: float | None = SYNC_TIMEOUT
+    lifetime: HubLifetimeManager | None,
+    coro: Coroutine[Any, Any, T],
+    wait: float | None = SYNC_TIMEOUT,
 ) -> T:
     """Run `coro` on the loop owning the connections and wait for its result.
 
@@ -249,9 +256,10 @@ def run_sync(
         )
     loop = server_loop(lifetime)
     if loop is None:
-        from .core import reach
+        if lifetime is not None:  # a send (presence queries answer for themselves)
+            from .core import reach
 
-        reach.check_send(lifetime)
+            reach.check_send(lifetime)
         loop = background_loop()
     return contextvars.copy_context().run(_submit, coro, loop).result(wait)
 

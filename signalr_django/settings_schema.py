@@ -230,6 +230,9 @@ SCHEMA: dict[str, Spec] = {
     ),
     "CHANNEL_LAYER": text("the channel layer the backplane uses", alias_of="CHANNEL_LAYERS"),
     "BACKPLANE_TIMEOUT": seconds("seconds to wait for the channel layer or another worker"),
+    "QUERY_TIMEOUT": seconds(
+        "seconds a presence query or `manage.py signalr` waits for the workers' answers"
+    ),
     "SHUTDOWN_DRAIN_TIMEOUT": seconds(
         "seconds to close connections gracefully on SIGTERM", zero=True
     ),

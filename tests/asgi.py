@@ -75,6 +75,11 @@ from .testapp.typed_hubs import TypedChatHub  # noqa: E402
 
 hubs.append(map_hub("hubs/typed", TypedChatHub))
 
+# Presence hooks (tests/e2e/test_presence.py).
+from .testapp.hubs import PresenceHooksHub  # noqa: E402
+
+hubs.append(map_hub("hubs/presence", PresenceHooksHub))
+
 # Sync hub methods and typed clients (tests/e2e/test_sync_hub.py).
 from .testapp.sync_hubs import SyncTestHub, TypedTestHub  # noqa: E402
 

@@ -45,7 +45,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
-        "signalr_django": {"handlers": ["console"], "level": "WARNING"},
+        "signalr_django": {
+            "handlers": ["console"],
+            "level": os.environ.get("SIGNALR_TEST_LOG_LEVEL", "WARNING"),
+        },
         "django.request": {"handlers": ["console"], "level": "ERROR"},
     },
 }

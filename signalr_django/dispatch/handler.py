@@ -20,6 +20,7 @@ from ..exceptions import HandshakeError, HubException
 from ..filters.base import HubLifetimeContext
 from ..hub import HubCallerContext
 from ..lifetime.manager import get_lifetime_manager
+from ..presence.hooks import tracker_for
 from ..protocol import Close, HubProtocol, TransferFormat, get_protocol
 from ..protocol.handshake import parse_handshake
 from . import errors
@@ -151,6 +152,9 @@ class HubConnectionHandler:
             raise ConnectionRefused(Close(error), exc) from exc
         finally:
             current_scope.reset(token)
+        tracker = tracker_for(self.hub_cls)
+        if tracker is not None:
+            tracker.connected(connection)
 
     async def receive(self, connection: HubConnection, records: list[Any]) -> None:
         """Decode and dispatch framed records; raises ProtocolError or ClientClosed.
@@ -203,6 +207,9 @@ class HubConnectionHandler:
             except Exception:
                 logger.exception("on_disconnected of %s failed", self.hub_cls.__qualname__)
         await self.lifetime.on_disconnected(connection)
+        tracker = tracker_for(self.hub_cls)
+        if tracker is not None:
+            tracker.disconnected(connection)
         self._remember_ended(connection.connection_id)
 
 

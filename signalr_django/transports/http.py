@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 from ..auth import AUTH_EXPIRES, authentication_expiry
 from ..conf import HubOptions
 from ..core.load import over_limit
+from ..core.shutdown import DRAINING, is_draining
 from ..server import QueuedOutbound, response_backlog
 from . import forwarding, ownership
 from .hooks import negotiate_headers
@@ -117,6 +118,10 @@ async def serve_negotiate(
     await drain_body(receive)
     if method != "POST":
         await respond(send, 405, b"Method Not Allowed", headers=[(b"allow", b"POST"), *cors])
+        return
+    if is_draining():
+        # Before authenticating: nothing here may cost a shutting-down worker work.
+        await respond(send, 503, DRAINING, headers=[(b"retry-after", RETRY_AFTER), *cors])
         return
     try:
         user = await authenticate(scope, options)
@@ -309,6 +314,9 @@ async def serve_connection_request(
             return
         if options.CLOSE_ON_AUTHENTICATION_EXPIRATION and AUTH_EXPIRES not in scope:
             scope[AUTH_EXPIRES] = await authentication_expiry(scope, user)
+        if is_draining():
+            await respond(send, 503, DRAINING, headers=[(b"retry-after", RETRY_AFTER), *cors])
+            return
         if over_limit():
             await respond(send, 503, AT_LIMIT, headers=[(b"retry-after", RETRY_AFTER), *cors])
             return

@@ -22,6 +22,7 @@ from ..conf import HubOptions
 from ..core.connection import HubConnection
 from ..core.load import over_limit
 from ..core.logs import safe_id
+from ..core.shutdown import DRAINING, is_draining
 from ..dispatch.dispatcher import ClientClosed
 from ..dispatch.handler import ConnectionRefused, ServerShutdown
 from ..dispatch.session import HandshakeFailed, HubSession
@@ -67,6 +68,9 @@ async def serve_websocket(
     event = await receive()
     if event["type"] != "websocket.connect":
         return
+    if is_draining():
+        await _refuse_unavailable(scope, send, DRAINING)  # not even a resumption: all leave
+        return
     if "WebSockets" not in options.TRANSPORTS or not origin_allowed(scope, options):
         await _reject(send)
         return
@@ -82,7 +86,7 @@ async def serve_websocket(
         scope[AUTH_EXPIRES] = await authentication_expiry(scope, user)
     token = _query_id(scope)
     if over_limit() and not (token and _resumable(handler, token, user)):
-        await _refuse_at_limit(scope, send)
+        await _refuse_unavailable(scope, send, AT_LIMIT)
         return
     resumed: HubSession | None = None
     stateful = False
@@ -309,7 +313,7 @@ def _resumable(handler: EndpointHandler, token: str, user: Any) -> bool:
     return verified is not None and verified.public_id(token) in handler.resumable
 
 
-async def _refuse_at_limit(scope: dict[str, Any], send: Any) -> None:
+async def _refuse_unavailable(scope: dict[str, Any], send: Any, body: bytes) -> None:
     """503 with Retry-After where the server supports ASGI's WebSocket denial responses;
     Daphne only lets an application refuse an upgrade with 403."""
     if "websocket.http.response" in scope.get("extensions", {}):
@@ -320,7 +324,7 @@ async def _refuse_at_limit(scope: dict[str, Any], send: Any) -> None:
                 "headers": [(b"content-type", b"text/plain"), (b"retry-after", b"5")],
             }
         )
-        await send({"type": "websocket.http.response.body", "body": AT_LIMIT})
+        await send({"type": "websocket.http.response.body", "body": body})
     else:
         await _reject(send)
 
