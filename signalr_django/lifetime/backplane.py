@@ -369,19 +369,25 @@ class Backplane:
         if self._syncing.get(hub) == token:
             cursor = self._cursors.get(hub)
             if cursor is not None:
+                if not id_after(sid, cursor):
+                    # Ids are Redis's clock: a history recreated by a Redis whose clock is
+                    # behind the old one starts lower. Read it all up to the mark.
+                    logger.warning("Backplane history ids went backwards; reading it all")
+                    cursor = "0-0"
                 try:
                     await self._catch_up(hub, cursor, sid)
                 except BackplaneError:
                     logger.warning("Reading the backplane history failed; retrying")
                     return  # the mark loop sends another mark
             del self._syncing[hub]
-        elif self._baselines.get(hub) == token:
-            del self._baselines[hub]
-        elif hub in self._syncing:
-            return  # a mark of an earlier round: the current round's mark follows
-        cursor = self._cursors.get(hub)
-        if id_after(sid, cursor):
             self._cursors[hub] = sid
+        else:
+            if self._baselines.get(hub) == token:
+                del self._baselines[hub]
+            elif hub in self._syncing:
+                return  # a mark of an earlier round: the current round's mark follows
+            if id_after(sid, self._cursors.get(hub)):
+                self._cursors[hub] = sid
         if self._marked is not None:
             self._marked.set()
 
