@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
+from signalr_django.lifetime import history as history_module
 from signalr_django.lifetime.backplane import Backplane
 
 
@@ -15,6 +18,7 @@ class ScriptedHistory:
         self.entries: list[tuple[str, dict[str, Any]]] = []
         self.marks: list[dict[str, Any]] = []
         self.reads: list[tuple[str, str]] = []
+        self.trimmed = False
 
     async def publish(self, hub_key: str, channel: str, message: dict[str, Any]) -> str:
         self.marks.append(dict(message))
@@ -29,7 +33,7 @@ class ScriptedHistory:
         inside = [
             (i, dict(m)) for i, m in self.entries if low < tuple(map(int, i.split("-"))) < high
         ]
-        return inside, False
+        return inside, self.trimmed
 
     def watch(self, callback: Any) -> bool:
         return True
@@ -129,4 +133,20 @@ async def test_history_ids_going_backwards_read_it_all() -> None:
     await backplane._handle(send("6-0", "c"))
     assert delivered == ["a", "b", "c"]
     assert history.reads == [("0-0", "5-0")]
+    await backplane.stop()
+
+
+async def test_a_trimmed_history_is_logged_and_counted(caplog: pytest.LogCaptureFixture) -> None:
+    """Sends trimmed before a worker could read them are reported, the rest delivered."""
+    backplane, history, delivered = await make()
+    backplane.track("hub")
+    await backplane._handle(mark(backplane, "5-0"))
+    backplane._on_reconnect(None)
+    history.entries = [("90-0", send("90-0", "late"))]
+    history.trimmed = True
+    gaps = history_module.counters["gaps"]
+    await backplane._handle(mark(backplane, "100-0"))
+    assert delivered == ["late"]
+    assert history_module.counters["gaps"] == gaps + 1
+    assert "history too short" in caplog.text
     await backplane.stop()
