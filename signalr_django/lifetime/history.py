@@ -19,6 +19,7 @@ id into the serialized map) and on redis-py's connect callbacks (to learn of rec
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -43,6 +44,8 @@ redis.call('PUBLISH', ARGV[4], string.char(string.byte(body, 1) + 1) .. string.s
   .. '\\161s' .. string.char(160 + #id) .. id)
 return id
 """
+
+_SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()
 
 # Entries between two ids (both excluded), and whether entries after the first id were
 # trimmed away: the entry `after` itself is gone (trimming removes the oldest entries) while
@@ -85,7 +88,6 @@ class RedisHistory:
         self.layer = layer
         self.length = length
         self.ttl_ms = int(ttl * 1000)
-        self._script_sha: dict[int, str] = {}
         self._watched: set[int] = set()
 
     # -- internals of channels_redis, in one place -----------------------------------------
@@ -117,14 +119,11 @@ class RedisHistory:
             raise ValueError("A history message must serialise to a msgpack map of < 15 keys.")
         redis = self._shard()._redis
         args = (self.key(hub_key), self.length, self.ttl_ms, body, channel)
-        sha = self._script_sha.get(id(redis))
-        if sha is not None:
-            try:
-                return _text(await redis.evalsha(sha, 1, *args))
-            except NoScriptError:
-                pass  # Redis restarted and forgot its scripts: load it again
-        self._script_sha[id(redis)] = await redis.script_load(_SCRIPT)
-        return _text(await redis.eval(_SCRIPT, 1, *args))
+        try:
+            return _text(await redis.evalsha(_SCRIPT_SHA, 1, *args))
+        except NoScriptError:
+            # A restarted Redis forgot its scripts: EVAL sends the text and caches it again.
+            return _text(await redis.eval(_SCRIPT, 1, *args))
 
     async def read(
         self, hub_key: str, after: str, before: str
