@@ -35,13 +35,16 @@ __all__ = ["RedisHistory", "attach", "counters", "id_after"]
 counters: dict[str, int] = {"recovered": 0, "gaps": 0}
 
 # XADD + PEXPIRE + PUBLISH as one step. The published payload is the msgpack map of the
-# message with one more key, "s": the stream id (fixmap header + 1, then `"s": id`).
+# message with one more key, "s": the stream id (fixmap header + 1, then `"s": id` as a
+# fixstr, or a str8 for an id over 31 characters).
 _SCRIPT = """
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'm', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 local body = ARGV[3]
+local packed = string.char(160 + #id)
+if #id > 31 then packed = '\\217' .. string.char(#id) end
 redis.call('PUBLISH', ARGV[4], string.char(string.byte(body, 1) + 1) .. string.sub(body, 2)
-  .. '\\161s' .. string.char(160 + #id) .. id)
+  .. '\\161s' .. packed .. id)
 return id
 """
 

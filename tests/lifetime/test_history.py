@@ -246,3 +246,22 @@ async def test_redis_restart_loses_no_acknowledged_send(
 
 def _same(got: list[str], want: list[str]) -> None:
     assert got == want, json.dumps({"missing": sorted(set(want) - set(got))[:10]})
+
+
+async def test_long_stream_ids_are_spliced_as_str8(redis: RestartableRedis) -> None:
+    """An id over 31 characters still reaches subscribers intact."""
+    receiver = layer(redis.url)
+    sender = RedisPubSubChannelLayer(hosts=[redis.url], prefix=receiver._get_layer().prefix)
+    channel = await receiver.new_channel()
+    history = attach(sender, 100)
+    assert history is not None
+    # A last id far in the future makes Redis number the next entry after it.
+    await history._shard()._redis.xadd(
+        history.key("hub"), {"m": b"x"}, id="99999999999999-999999999999999999"
+    )
+    sid = await history.publish("hub", channel, {"type": "signalr.send", "h": "hub"})
+    assert len(sid) > 31
+    got = await asyncio.wait_for(receiver.receive(channel), 5)
+    assert got == {"type": "signalr.send", "h": "hub", "s": sid}
+    await receiver.flush()
+    await sender.flush()
