@@ -24,8 +24,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from redis.exceptions import NoScriptError
-
 logger = logging.getLogger(__name__)
 
 __all__ = ["RedisHistory", "attach", "counters", "id_after"]
@@ -120,6 +118,8 @@ class RedisHistory:
         body = self.layer.serialize(message)
         if not 0x80 <= body[0] < 0x8F:
             raise ValueError("A history message must serialise to a msgpack map of < 15 keys.")
+        from redis.exceptions import NoScriptError  # the `redis` extra: present with this layer
+
         redis = self._shard()._redis
         args = (self.key(hub_key), self.length, self.ttl_ms, body, channel)
         try:
