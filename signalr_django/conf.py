@@ -75,6 +75,9 @@ class HubOptions:
     LOAD_CACHE: str = "default"
     LOAD_REPORT_INTERVAL: float = 2.0
     GROUP_REFRESH_INTERVAL: float = 3600.0
+    # Sends kept per hub in a capped Redis stream (pub/sub layer only) so a worker that
+    # resubscribes after losing Redis catches up on what it missed; 0 turns it off.
+    BACKPLANE_HISTORY_LENGTH: int = 10_000
     ALLOW_STATEFUL_RECONNECTS: bool = False
     STATEFUL_RECONNECT_BUFFER_SIZE: int = 100_000
     # Hub filters run around every hub's invocations and lifecycle events (global only;
@@ -201,6 +204,7 @@ PROCESS_WIDE = frozenset(
         "ACCESS_TOKEN_MAX_AGE",
         "BACKPLANE",
         "BACKPLANE_TIMEOUT",
+        "BACKPLANE_HISTORY_LENGTH",
         "CHANNEL_LAYER",
         "GROUP_REFRESH_INTERVAL",
         "HUB_FILTERS",  # global; a hub lists its own in `Hub.filters`

@@ -250,6 +250,10 @@ SCHEMA: dict[str, Spec] = {
         alias_of="CACHES",
     ),
     "LOAD_REPORT_INTERVAL": seconds("seconds between a worker's load reports"),
+    "BACKPLANE_HISTORY_LENGTH": whole(
+        "sends kept per hub in a capped Redis stream (pub/sub layer) for workers that "
+        "resubscribe after losing Redis; 0 turns the history off"
+    ),
     "GROUP_REFRESH_INTERVAL": seconds(
         "seconds between re-adding memberships on layers that expire them"
     ),
