@@ -253,3 +253,18 @@ def test_authentication_and_bad_input(cluster: dict[str, Server]) -> None:
     assert results[4]["body"]["target"] == "target"
     assert results[5]["body"]["code"] == "NotFound"
     assert results[6]["headers"]["allow"] == "HEAD"
+
+
+def test_curl_and_openssl_broadcast(cluster: dict[str, Server], clients: Clients) -> None:
+    """The shell example of docs/rest-api.md: a token from openssl, the request from curl."""
+    clients.open("gil-a", cluster["a"], "gil", listen=["Receive"])
+    clients.open("gil-b", cluster["b"], "gil", listen=["Receive"])
+    script = Path(__file__).resolve().parent / "rest_send.sh"
+    args = [str(script), cluster["web"].url, KEY, "caps", "Receive", '["from curl", 2]']
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "202", proc.stderr
+    for name in ("gil-a", "gil-b"):
+        eventually(
+            lambda name=name: clients(op="received", name=name)["received"],
+            lambda got: got == [["from curl", 2]],
+        )
