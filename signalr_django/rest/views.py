@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -25,12 +26,16 @@ from django.views.decorators.csrf import csrf_exempt
 from ..conf import hub_options
 from ..exceptions import BackplaneError, ConnectionNotFoundError, LimitExceededError
 from . import ops
-from .config import HUB_NAME, RestConfig, rest_config
+from .config import RestConfig, rest_config
 from .token import TokenError, verify
 
 logger = logging.getLogger(__name__)
 
 API_VERSIONS = frozenset({"2022-06-01"})
+# The API's patterns for hub names in a request (settings keep to letters, digits and "_")
+# and for group names (not only whitespace).
+REQUEST_HUB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_`,.\[\]]{0,127}$")
+BLANK = re.compile(r"^\s+$")
 # The API's own bound on group names; a hub's MAXIMUM_GROUP_NAME_LENGTH may be lower.
 MAX_GROUP_LENGTH = 1024
 MAX_ID_LENGTH = 1024
@@ -67,6 +72,8 @@ def _error_response(request: HttpRequest, error: RestError) -> HttpResponse:
         response = HttpResponse(status=error.status)
     else:
         response = JsonResponse(detail, status=error.status)
+    # Azure's SDKs read the error code from this header (HEAD answers have no body).
+    response["x-ms-error-code"] = error.code
     for name, value in error.headers.items():
         response[name] = value
     return response
@@ -113,9 +120,10 @@ def _check_version(request: HttpRequest) -> None:
 
 
 def _hub(config: RestConfig, name: str) -> type:
-    if not HUB_NAME.match(name):
+    if not REQUEST_HUB_NAME.match(name):
         raise _bad(
-            "A hub name starts with a letter and holds only letters, digits and underscores.",
+            "A hub name starts with a letter and holds at most 128 letters, digits and "
+            "underscores.",
             "hub",
         )
     hub = config.hubs.get(name.lower())
@@ -125,7 +133,7 @@ def _hub(config: RestConfig, name: str) -> type:
 
 
 def _text(value: str, what: str, limit: int | None) -> str:
-    if not value:
+    if not value or BLANK.match(value):
         raise _bad(f"The {what} must not be empty.", what)
     if limit is not None and len(value) > limit:
         raise _bad(f"The {what} is longer than {limit} characters.", what)

@@ -290,13 +290,15 @@ def test_head_without_token_is_401_without_body(calls: list[tuple[Any, ...]]) ->
         ("/api/hubs/caps/:send", {"target": "R", "rawBytes": "AAAA"}, V, "rawBytes"),
         ("/api/hubs/caps/groups/x/:send", MESSAGE, V, "group"),
         ("/api/hubs/1caps/:send", MESSAGE, V, "hub"),
+        ("/api/hubs/" + "c" * 129 + "/:send", MESSAGE, V, "hub"),
+        ("/api/hubs/caps/groups/%20%20/:send", MESSAGE, V, "group"),
         ("/api/hubs/caps/users/u/groups/room", None, f"{V}&ttl=-5", "ttl"),
     ],
 )
 def test_bad_input_is_400_with_the_target(
     calls: list[tuple[Any, ...]], path: str, body: Any, query: str, target: str
 ) -> None:
-    if target == "group":
+    if target == "group" and "/x/" in path:
         path = path.replace("/x/", "/" + "g" * 17 + "/")  # CapsHub's MAXIMUM_GROUP_NAME_LENGTH
     method = "PUT" if "users" in path else "POST"
     response = call(method, path, body, query)
@@ -323,6 +325,8 @@ def test_too_large_a_body_is_413(calls: list[tuple[Any, ...]]) -> None:
 def test_unknown_hub_is_404_and_wrong_method_405(calls: list[tuple[Any, ...]]) -> None:
     response = call("POST", "/api/hubs/nothere/:send", MESSAGE)
     assert response.status_code == 404 and response.json()["target"] == "hub"
+    assert response["x-ms-error-code"] == "NotFound"
+    assert call("POST", "/api/hubs/Some.Hub/:send", MESSAGE).status_code == 404
     response = call("GET", "/api/hubs/caps/users/u1")
     assert response.status_code == 405 and response["Allow"] == "HEAD"
     response = call("PATCH", "/api/hubs/caps/users/u1/groups/room")
