@@ -24,7 +24,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from ..conf import hub_options
-from ..exceptions import BackplaneError, ConnectionNotFoundError, LimitExceededError
+from ..exceptions import (
+    BackplaneError,
+    ConnectionNotFoundError,
+    HubConfigurationError,
+    LimitExceededError,
+)
 from . import ops
 from .config import RestConfig, rest_config
 from .token import TokenError, verify
@@ -87,7 +92,14 @@ def _bad(message: str, target: str) -> RestError:
 
 
 def _config() -> RestConfig:
-    config = rest_config()
+    try:
+        config = rest_config()
+    except HubConfigurationError as exc:
+        # Reported by `manage.py check` as signalr.E040; callers only learn it is broken.
+        logger.error("%s", exc)
+        raise RestError(
+            500, "InternalServerError", "The REST API is misconfigured on this site."
+        ) from None
     if config is None:
         raise RestError(404, "NotFound", 'The REST API is off (settings.SIGNALR["REST_API"]).')
     return config

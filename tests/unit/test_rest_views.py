@@ -375,3 +375,18 @@ def test_limits_from_the_hub_are_400(monkeypatch: pytest.MonkeyPatch) -> None:
     response = call("PUT", "/api/hubs/caps/groups/room/connections/c1")
     assert response.status_code == 400
     assert "MAXIMUM_GROUPS_PER_CLIENT" in response.json()["message"]
+
+
+def test_a_broken_setting_is_a_500_and_a_system_check_error() -> None:
+    """A hub that does not import: the API answers 500, `manage.py check` says why."""
+    from signalr_django.checks import check_settings
+
+    broken = {"REST_API": {"ACCESS_KEY": KEY, "HUBS": {"chat": "tests.nope.ChatHub"}}}
+    with override_settings(SIGNALR=broken):
+        response = call("POST", "/api/hubs/chat/:send", MESSAGE)
+        assert response.status_code == 500
+        assert response.json()["code"] == "InternalServerError"
+        errors = [m for m in check_settings() if m.id == "signalr.E040"]
+        assert len(errors) == 1 and "cannot import 'tests.nope.ChatHub'" in errors[0].msg
+    with override_settings(SIGNALR={"REST_API": "on"}):
+        assert [m.id for m in check_settings()] == ["signalr.E040"]
