@@ -177,6 +177,11 @@ def _reason(request: HttpRequest) -> str | None:
     return reason or None
 
 
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON: clients would fail to parse the message."""
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def _payload(request: HttpRequest) -> tuple[str, list[Any]]:
     """The PayloadMessage body: `target` (required) and `arguments` (a list, default [])."""
     try:
@@ -186,8 +191,8 @@ def _payload(request: HttpRequest) -> tuple[str, list[Any]]:
             413, "PayloadTooLarge", "The message is larger than this site accepts."
         ) from None
     try:
-        message = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+        message = json.loads(raw, parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise _bad("The body must be a JSON PayloadMessage.", "message") from None
     if not isinstance(message, dict):
         raise _bad('The body must be a JSON object {"target": ..., "arguments": [...]}.', "message")

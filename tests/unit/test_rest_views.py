@@ -308,7 +308,14 @@ def test_bad_input_is_400_with_the_target(
 
 
 def test_invalid_json_and_utf8_are_400(calls: list[tuple[Any, ...]]) -> None:
-    for raw in (b"{", b"\xff\xfe", b'{"target": "R", "arguments": [1,]}'):
+    for raw in (
+        b"{",
+        b"\xff\xfe",
+        b'{"target": "R", "arguments": [1,]}',
+        b'{"target": "R", "arguments": [NaN]}',
+        b'{"target": "R", "arguments": [-Infinity]}',
+        b'{"target": "R", "arguments": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ):
         response = call("POST", "/api/hubs/caps/:send", raw=raw)
         assert response.status_code == 400
         assert response.json()["target"] == "message"
@@ -390,3 +397,15 @@ def test_a_broken_setting_is_a_500_and_a_system_check_error() -> None:
         assert len(errors) == 1 and "cannot import 'tests.nope.ChatHub'" in errors[0].msg
     with override_settings(SIGNALR={"REST_API": "on"}):
         assert [m.id for m in check_settings()] == ["signalr.E040"]
+
+
+def test_a_channel_layer_failure_is_503(monkeypatch: pytest.MonkeyPatch) -> None:
+    from signalr_django.exceptions import BackplaneError
+
+    def fail(*_: Any) -> None:
+        raise BackplaneError("The channel layer did not answer.")
+
+    monkeypatch.setattr(ops, "send_all", fail)
+    response = call("POST", "/api/hubs/caps/:send", MESSAGE)
+    assert response.status_code == 503
+    assert response.json()["code"] == "ServiceUnavailable"
