@@ -19,7 +19,7 @@ URL = "https://example.net/api/hubs/chat/:send"
 
 
 def claims(**extra: Any) -> dict[str, Any]:
-    return {"aud": URL, "exp": time.time() + 60, **extra}
+    return {"aud": URL, "exp": time.time() + 3600, **extra}
 
 
 def b64(data: dict[str, Any]) -> str:
@@ -41,22 +41,33 @@ def test_a_list_of_audiences_needs_one_match() -> None:
     verify(token, [KEY], URL)
 
 
+LATER = "later"  # replaced by a time 60 s after the test starts (not after collection)
+
+
 @pytest.mark.parametrize(
     ("token_claims", "message"),
     [
         ({"aud": URL}, "no 'exp'"),
         ({"aud": URL, "exp": "soon"}, "not a number"),
-        ({"aud": URL, "exp": time.time() - 120}, "expired"),
-        ({"aud": URL, "exp": time.time() + 60, "nbf": time.time() + 600}, "not valid yet"),
-        ({"exp": time.time() + 60}, "no 'aud'"),
-        ({"aud": [], "exp": time.time() + 60}, "no 'aud'"),
-        ({"aud": [URL, 3], "exp": time.time() + 60}, "no 'aud'"),
-        ({"aud": "https://example.net/api/hubs/other/:send", "exp": time.time() + 60}, "audience"),
+        ({"aud": URL, "exp": -120}, "expired"),
+        ({"aud": URL, "exp": LATER, "nbf": 600}, "not valid yet"),
+        ({"exp": LATER}, "no 'aud'"),
+        ({"aud": [], "exp": LATER}, "no 'aud'"),
+        ({"aud": [URL, 3], "exp": LATER}, "no 'aud'"),
+        ({"aud": "https://example.net/api/hubs/other/:send", "exp": LATER}, "audience"),
     ],
 )
 def test_bad_claims_are_refused(token_claims: dict[str, Any], message: str) -> None:
+    """Times are relative to now: `exp`/`nbf` numbers are offsets in seconds."""
+    now = time.time()
+    resolved = {
+        k: (
+            now + 60 if v == LATER else now + v if k in ("exp", "nbf") and isinstance(v, int) else v
+        )
+        for k, v in token_claims.items()
+    }
     with pytest.raises(TokenError, match=message):
-        verify(sign(token_claims, KEY), [KEY], URL)
+        verify(sign(resolved, KEY), [KEY], URL)
 
 
 def test_leeway_covers_clock_skew() -> None:

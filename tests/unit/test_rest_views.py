@@ -25,7 +25,7 @@ V = "api-version=2022-06-01"
 
 
 def token(path: str, key: str = KEY, **extra: Any) -> str:
-    return sign({"aud": BASE + path, "exp": time.time() + 60, **extra}, key)
+    return sign({"aud": BASE + path, "exp": time.time() + 3600, **extra}, key)
 
 
 def call(
