@@ -18,6 +18,7 @@ import logging
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -116,7 +117,9 @@ def _authenticate(request: HttpRequest, config: RestConfig) -> None:
             "An 'Authorization: Bearer <token>' header is required.",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    audience = request.build_absolute_uri(request.path)
+    # The decoded path, quoted again so that a "?" or "#" in an id stays part of the path.
+    path = quote(request.path, safe="/:@!$&'()*+,;=")
+    audience = f"{request.scheme}://{request.get_host()}{path}"
     try:
         verify(token.strip(), config.keys, audience, config.leeway)
     except TokenError as exc:

@@ -409,3 +409,11 @@ def test_a_channel_layer_failure_is_503(monkeypatch: pytest.MonkeyPatch) -> None
     response = call("POST", "/api/hubs/caps/:send", MESSAGE)
     assert response.status_code == 503
     assert response.json()["code"] == "ServiceUnavailable"
+
+
+def test_ids_with_reserved_characters_keep_their_audience(calls: list[tuple[Any, ...]]) -> None:
+    """A user id with "?", "#", " " and "%" (percent-encoded by the caller) is one segment."""
+    path = "/api/hubs/caps/users/a%3Fb%23c%20d%25"
+    response = Client().head(f"{path}?{V}", headers={"Authorization": f"Bearer {token(path)}"})
+    assert response.status_code == 404
+    assert calls == [("user_exists", CapsHub, "a?b#c d%")]
