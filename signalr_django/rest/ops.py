@@ -153,9 +153,11 @@ def user_in_group(hub: type, user: str, group: str) -> bool:
     presence = get_sync_hub_context(hub).presence
     connections = presence.user_connections(user)
     for connection_id in connections.value:
-        groups = presence.connection_groups(connection_id).value
-        if groups is not None and group in groups:
+        groups = presence.connection_groups(connection_id)
+        if groups.value is not None and group in groups.value:
             return True
+        if groups.value is None:
+            _settled(groups, False)  # its worker did not answer this time: unknown
     return _settled(connections, False)
 
 
