@@ -109,3 +109,18 @@ def test_leaving_every_group_of_an_unknown_connection(context: FakeContext) -> N
 def test_closing_a_user_spares_the_excluded(context: FakeContext) -> None:
     ops.close_user_connections(HUB, "ann", "bye", ["c2"])
     assert context.closed == [("c1", "bye")]
+
+
+def test_operations_run_outside_the_callers_context() -> None:
+    """The request's context variables (asgiref's thread-sensitive executor) stay behind."""
+    import contextvars
+
+    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="none")
+
+    @ops.detached
+    def seen() -> str:
+        return marker.get()
+
+    marker.set("request")
+    assert seen() == "none"
+    assert marker.get() == "request"
