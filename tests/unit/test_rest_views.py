@@ -417,3 +417,19 @@ def test_ids_with_reserved_characters_keep_their_audience(calls: list[tuple[Any,
     response = Client().head(f"{path}?{V}", headers={"Authorization": f"Bearer {token(path)}"})
     assert response.status_code == 404
     assert calls == [("user_exists", CapsHub, "a?b#c d%")]
+
+
+def test_csrf_middleware_lets_token_callers_through(calls: list[tuple[Any, ...]]) -> None:
+    """Callers authenticate with a token, never a cookie: the views are CSRF-exempt."""
+    from django.conf import settings
+
+    middleware = [*settings.MIDDLEWARE, "django.middleware.csrf.CsrfViewMiddleware"]
+    path = "/api/hubs/caps/:send"
+    with override_settings(MIDDLEWARE=middleware):
+        response = Client(enforce_csrf_checks=True).post(
+            f"{path}?{V}",
+            json.dumps(MESSAGE),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {token(path)}"},
+        )
+    assert response.status_code == 202
