@@ -94,6 +94,11 @@ class HubOptions:
     # it may append (name, value) pairs to `headers` (cookies for a load balancer's affinity,
     # a CSRF cookie). A callable or its dotted path; it may be async.
     NEGOTIATE_RESPONSE_HOOK: Any = None
+    # The REST management API (signalr_django.rest, docs/rest-api.md): None (off) or a dict
+    # {"ACCESS_KEY": str or list of str (HS256 keys; several while rotating),
+    #  "HUBS": {"chat": "myapp.hubs.ChatHub"} (REST name -> hub class or dotted path),
+    #  "TOKEN_LEEWAY": seconds of clock skew allowed on `exp`/`nbf` (default 60)}.
+    REST_API: dict[str, Any] | None = None
 
     def with_overrides(self, values: dict[str, Any], source: str) -> HubOptions:
         """A copy with `values` applied; an unknown key or a bad value raises
@@ -213,6 +218,7 @@ PROCESS_WIDE = frozenset(
         "MAXIMUM_USER_ID_LENGTH",
         "MAX_CONNECTIONS",
         "QUERY_TIMEOUT",
+        "REST_API",
         "SHUTDOWN_DRAIN_TIMEOUT",
         "USER_ID_PROVIDER",
         "WORKERS",

@@ -276,6 +276,12 @@ SCHEMA: dict[str, Spec] = {
     "CLOSE_ON_AUTHENTICATION_EXPIRATION": flag(
         "close a connection once its token or session expires"
     ),
+    "REST_API": Spec(
+        lambda value: value is None or isinstance(value, dict),
+        "None or a dict with ACCESS_KEY and HUBS",
+        "the REST management API (docs/rest-api.md)",
+        check_id="signalr.E040",
+    ),
     "NEGOTIATE_RESPONSE_HOOK": dotted(
         "`hook(scope, user, headers)` adding headers to negotiate responses",
         optional=True,
