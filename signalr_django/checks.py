@@ -27,7 +27,21 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     messages.extend(_check_imports(options, "settings.SIGNALR"))
     messages.extend(_check_aliases(options))
     messages.extend(_check_filters())
+    messages.extend(_check_rest_api(options))
     return messages
+
+
+def _check_rest_api(options: Any) -> list[checks.CheckMessage]:
+    """E040: SIGNALR['REST_API'] has its keys, and its hubs import."""
+    from .exceptions import HubConfigurationError
+    from .rest.config import parse
+
+    try:
+        parse(options.REST_API)
+    except HubConfigurationError as exc:
+        hint = "ACCESS_KEY, HUBS and TOKEN_LEEWAY are described in docs/rest-api.md."
+        return [checks.Error(str(exc), hint=hint, id="signalr.E040")]
+    return []
 
 
 def _check_imports(options: Any, source: str, skip: Any = None) -> list[checks.CheckMessage]:

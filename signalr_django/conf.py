@@ -75,6 +75,9 @@ class HubOptions:
     LOAD_CACHE: str = "default"
     LOAD_REPORT_INTERVAL: float = 2.0
     GROUP_REFRESH_INTERVAL: float = 3600.0
+    # Sends kept per hub in a capped Redis stream (pub/sub layer only) so a worker that
+    # resubscribes after losing Redis catches up on what it missed; 0 turns it off.
+    BACKPLANE_HISTORY_LENGTH: int = 10_000
     ALLOW_STATEFUL_RECONNECTS: bool = False
     STATEFUL_RECONNECT_BUFFER_SIZE: int = 100_000
     # Hub filters run around every hub's invocations and lifecycle events (global only;
@@ -91,6 +94,11 @@ class HubOptions:
     # it may append (name, value) pairs to `headers` (cookies for a load balancer's affinity,
     # a CSRF cookie). A callable or its dotted path; it may be async.
     NEGOTIATE_RESPONSE_HOOK: Any = None
+    # The REST management API (signalr_django.rest, docs/rest-api.md): None (off) or a dict
+    # {"ACCESS_KEY": str or list of str (HS256 keys; several while rotating),
+    #  "HUBS": {"chat": "myapp.hubs.ChatHub"} (REST name -> hub class or dotted path),
+    #  "TOKEN_LEEWAY": seconds of clock skew allowed on `exp`/`nbf` (default 60)}.
+    REST_API: dict[str, Any] | None = None
 
     def with_overrides(self, values: dict[str, Any], source: str) -> HubOptions:
         """A copy with `values` applied; an unknown key or a bad value raises
@@ -201,6 +209,7 @@ PROCESS_WIDE = frozenset(
         "ACCESS_TOKEN_MAX_AGE",
         "BACKPLANE",
         "BACKPLANE_TIMEOUT",
+        "BACKPLANE_HISTORY_LENGTH",
         "CHANNEL_LAYER",
         "GROUP_REFRESH_INTERVAL",
         "HUB_FILTERS",  # global; a hub lists its own in `Hub.filters`
@@ -209,6 +218,7 @@ PROCESS_WIDE = frozenset(
         "MAXIMUM_USER_ID_LENGTH",
         "MAX_CONNECTIONS",
         "QUERY_TIMEOUT",
+        "REST_API",
         "SHUTDOWN_DRAIN_TIMEOUT",
         "USER_ID_PROVIDER",
         "WORKERS",

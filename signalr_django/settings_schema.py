@@ -250,6 +250,10 @@ SCHEMA: dict[str, Spec] = {
         alias_of="CACHES",
     ),
     "LOAD_REPORT_INTERVAL": seconds("seconds between a worker's load reports"),
+    "BACKPLANE_HISTORY_LENGTH": whole(
+        "sends kept per hub in a capped Redis stream (pub/sub layer) for workers that "
+        "resubscribe after losing Redis; 0 turns the history off"
+    ),
     "GROUP_REFRESH_INTERVAL": seconds(
         "seconds between re-adding memberships on layers that expire them"
     ),
@@ -271,6 +275,12 @@ SCHEMA: dict[str, Spec] = {
     ),
     "CLOSE_ON_AUTHENTICATION_EXPIRATION": flag(
         "close a connection once its token or session expires"
+    ),
+    "REST_API": Spec(
+        lambda value: value is None or isinstance(value, dict),
+        "None or a dict with ACCESS_KEY and HUBS",
+        "the REST management API (docs/rest-api.md)",
+        check_id="signalr.E040",
     ),
     "NEGOTIATE_RESPONSE_HOOK": dotted(
         "`hook(scope, user, headers)` adding headers to negotiate responses",

@@ -39,6 +39,11 @@ SILENCED_SYSTEM_CHECKS = ["signalr.W002"]
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 SIGNALR = {
     "CORS_ALLOWED_ORIGINS": ["http://cors.example"],
+    # The REST management API (tests/unit/test_rest_*.py, tests/e2e/test_rest_api.py).
+    "REST_API": {
+        "ACCESS_KEY": "rest-api-test-key",
+        "HUBS": {"caps": "tests.testapp.hubs.CapsHub", "Test": "tests.testapp.hubs.TestHub"},
+    },
 }
 LOGGING = {
     "version": 1,

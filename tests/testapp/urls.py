@@ -1,6 +1,6 @@
 """URLs of the test project."""
 
-from django.urls import path
+from django.urls import include, path
 
 from signalr_django import admin_views
 from signalr_django.views import negotiate_redirect
@@ -18,6 +18,7 @@ urlpatterns = [
     path("presence/close", presence_views.close),
     path("make-staff", presence_views.make_staff),
     path("signalr/status", admin_views.status),
+    path("", include("signalr_django.rest.urls")),
     path("client/<str:name>", client_page.bundle),
     # The WSGI site negotiates and redirects clients to a Daphne worker.
     negotiate_redirect("site/hubs/test", TestHub, worker_route="hubs/test"),
