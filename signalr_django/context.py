@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
+from typing_extensions import TypeVar as TypeVar_
+
 from .clients import ClientProxy, ClientT, HubClients, SingleClientProxy, UntypedClient
 from .core import reach
 from .groups import GroupManager
@@ -29,7 +31,8 @@ if TYPE_CHECKING:
     from .hub import Hub
     from .typed import ClientCall
 
-C = TypeVar("C")
+# A hub's client interface; code that only knows `type` (not which hub) gets the untyped one.
+C = TypeVar_("C", default=UntypedClient)
 T = TypeVar("T")
 
 __all__ = ["SYNC_TIMEOUT", "HubContext", "SyncHubContext", "get_hub_context", "run_sync"]
