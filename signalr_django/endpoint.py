@@ -25,12 +25,14 @@ class HubEndpoint:
         from .dispatch.filtering import validate_filters
         from .dispatch.handler import register_endpoint
         from .dispatch.methods import describe_hub
+        from .typed import client_calls
 
         self.hub_cls = hub_cls
         self.route = route
         self.overrides = dict(overrides or {})
         describe_hub(hub_cls)  # configuration errors surface at start-up, not on first call
         validate_filters(hub_cls)  # likewise for hub filters that cannot be imported or made
+        client_calls(hub_cls)  # and for a client Protocol whose names clash with the proxies'
         register_endpoint(hub_cls, route, self.overrides)
 
     @property

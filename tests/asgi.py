@@ -80,6 +80,12 @@ from .testapp.hubs import PresenceHooksHub  # noqa: E402
 
 hubs.append(map_hub("hubs/presence", PresenceHooksHub))
 
+# Sync hub methods and typed clients (tests/e2e/test_sync_hub.py).
+from .testapp.sync_hubs import SyncTestHub, TypedTestHub  # noqa: E402
+
+hubs.append(map_hub("hubs/sync", SyncTestHub))
+hubs.append(map_hub("hubs/sync-typed", TypedTestHub))
+
 routes = {
     "http": AuthMiddlewareStack(URLRouter([*hubs, *http_only, re_path(r"", django_asgi_app)])),
     "websocket": AuthMiddlewareStack(URLRouter(hubs)),

@@ -24,7 +24,7 @@ import re
 import types
 import typing
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -348,6 +348,8 @@ def unwrap_awaitable(annotation: Any) -> Any:
         return args[0]
     if name == "Coroutine" and len(args) == 3:
         return args[2]
+    if isinstance(origin, type) and issubclass(origin, Awaitable) and len(args) == 1:
+        return args[0]  # `signalr_django.Sent[T]` and other one-parameter awaitables
     return annotation
 
 

@@ -76,7 +76,7 @@ class TypedChatHub(Hub[ChatClient]):
         message = ChatMessage(
             user_name, text, mood, dt.datetime(2024, 1, 2, 3, 4, 6, tzinfo=dt.UTC), ["t"], first
         )
-        await self.clients.caller.send("ReceiveMessage", message)
+        await self.clients.caller.receive_message(message)
         return message
 
     async def greet(self, name: str, greeting: str = "Hello") -> str:
@@ -95,11 +95,10 @@ class TypedChatHub(Hub[ChatClient]):
 
     async def ask_answer(self, question: str) -> int:
         """A client result: the caller's `GetAnswer` handler answers."""
-        answer: int = await self.clients.caller.invoke("GetAnswer", question, timeout=30)
-        return answer
+        return await self.clients.caller.get_answer(question)
 
     async def notify_me(self, text: str, level: Literal["info", "warning"]) -> None:
-        await self.clients.caller.send("notify", text, level)
+        await self.clients.caller.notify(text, level)
 
     def reverse_bytes(self, data: bytes) -> bytes:
         return data[::-1]
