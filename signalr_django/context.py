@@ -13,6 +13,7 @@ publishes through the channel layer to the workers that hold the connections.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
@@ -121,8 +122,15 @@ def get_hub_context(hub_cls: type[Hub[C]]) -> HubContext[C]:
 
 
 def run_sync(coro: Coroutine[Any, Any, T], wait: float | None = SYNC_TIMEOUT) -> T:
-    """Run `coro` where this process's connections live (or on the background loop)."""
-    return _run_sync(None, coro, wait)
+    """Run `coro` where this process's connections live (or on the background loop).
+
+    For queries (presence, the REST API, the staff page) from sync code. The coroutine starts
+    in an empty context: a sync view under Daphne runs in the request's thread-sensitive
+    executor, and a coroutine inheriting that context would send its own sync work (the
+    worker registry's cache reads) to the executor that is blocked waiting for it, hanging
+    until the timeout. Sends keep the caller's context (see `sent.run_sync`).
+    """
+    return contextvars.Context().run(_run_sync, None, coro, wait)
 
 
 class SyncClientProxy:

@@ -198,6 +198,20 @@ def test_queries_from_the_wsgi_site_see_both_workers(
     assert out["groups"]["value"] == {"room": 1}
 
 
+def test_a_sync_view_on_a_worker_asks_without_blocking_its_own_thread(
+    cluster: dict[str, Any], clients: Clients
+) -> None:
+    """The sync hub context from a sync Django view that Daphne serves: the query's cache
+    reads must not wait for the request's own (busy) sync thread."""
+    a, b = cluster["a"], cluster["b"]
+    clients.open("carol-b", b, "carol")
+    out = eventually(
+        lambda: get_json(f"{a.url}/presence?user=carol"),
+        lambda out: out["userOnline"]["value"] is True,
+    )
+    assert out["count"]["complete"] is True
+
+
 def test_close_a_connection_held_by_another_worker(
     cluster: dict[str, Any], clients: Clients
 ) -> None:
