@@ -15,6 +15,8 @@ import logging
 import time
 from typing import Any
 
+from .cacheio import offload
+
 logger = logging.getLogger(__name__)
 
 LOAD_KEY = "signalr:load:{url}"
@@ -59,7 +61,7 @@ async def report_once() -> None:
         "limit": options.MAX_CONNECTIONS,
         "at": time.time(),
     }
-    cache = caches[options.LOAD_CACHE]
+    cache = offload(caches[options.LOAD_CACHE])
     await cache.aset(load_key(options.WORKER_URL), value, timeout=options.LOAD_REPORT_INTERVAL * 3)
 
 
@@ -72,7 +74,7 @@ async def withdraw() -> None:
     options = global_options()
     if options.WORKER_URL:
         with contextlib.suppress(Exception):
-            await caches[options.LOAD_CACHE].adelete(load_key(options.WORKER_URL))
+            await offload(caches[options.LOAD_CACHE]).adelete(load_key(options.WORKER_URL))
 
 
 async def report_forever() -> None:

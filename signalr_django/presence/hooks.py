@@ -27,6 +27,8 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING
 
+from ..core.cacheio import offload
+
 if TYPE_CHECKING:
     from ..core.connection import HubConnection
 
@@ -117,7 +119,7 @@ class PresenceTracker:
 
         from ..conf import global_options
 
-        cache = caches[global_options().LOAD_CACHE]
+        cache = offload(caches[global_options().LOAD_CACHE])
         digest = hashlib.blake2b(uid.encode("utf-8", "surrogatepass"), digest_size=16)
         key = COUNTER_KEY.format(hub=self.hub_key, user=digest.hexdigest())
         if delta > 0:

@@ -24,6 +24,8 @@ import socket
 import time
 from typing import Any
 
+from ..core.cacheio import offload
+
 logger = logging.getLogger(__name__)
 
 ROSTER_KEY = "signalr:workers"
@@ -60,7 +62,7 @@ def _cache() -> Any:
 
     from ..conf import global_options
 
-    return caches[global_options().LOAD_CACHE]
+    return offload(caches[global_options().LOAD_CACHE])
 
 
 async def report_once() -> None:

@@ -43,6 +43,7 @@ import socket
 import time
 from typing import Any
 
+from ..core.cacheio import offload
 from .negotiate import ConnectionToken
 
 logger = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ async def claim_for(handler: Any, token: ConnectionToken) -> bool:
     from django.core.cache import caches
 
     options = handler.options
-    cache = caches[options.LOAD_CACHE]
+    cache = offload(caches[options.LOAD_CACHE])
     return await claim(cache, token, options.DISCONNECT_TIMEOUT, options.BACKPLANE_TIMEOUT)
 
 
