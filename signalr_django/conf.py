@@ -87,6 +87,11 @@ class HubOptions:
     # it may append (name, value) pairs to `headers` (cookies for a load balancer's affinity,
     # a CSRF cookie). A callable or its dotted path; it may be async.
     NEGOTIATE_RESPONSE_HOOK: Any = None
+    # Count messages, invocations, disconnect reasons and backplane traffic for the
+    # Prometheus view (`signalr_django.metrics`, extra `metrics`). Off by default: the hot
+    # paths then pay one attribute check. Gauges (connections, queued bytes) are read at
+    # scrape time and work either way.
+    METRICS: bool = False
 
     def with_overrides(self, values: dict[str, Any], source: str) -> HubOptions:
         """A copy with `values` applied; unknown keys are configuration errors."""
@@ -122,6 +127,7 @@ PROCESS_WIDE = frozenset(
         "LOAD_REPORT_INTERVAL",
         "MAXIMUM_USER_ID_LENGTH",
         "MAX_CONNECTIONS",
+        "METRICS",
         "SHUTDOWN_DRAIN_TIMEOUT",
         "USER_ID_PROVIDER",
         "WORKERS",

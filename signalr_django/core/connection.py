@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from ..metrics.counters import METRICS
 from ..protocol import (
     CancelInvocation,
     Close,
@@ -67,6 +68,7 @@ class HubConnection:
         "caller_context",
         "client_pinged",
         "close_message",
+        "close_reason",
         "connection_id",
         "detached",
         "group_names",
@@ -119,6 +121,8 @@ class HubConnection:
         self.aborted = False
         self._abort_callback: Callable[[], None] | None = None
         self.close_message: Close | None = None
+        # Why the server ended it (see `abort`); the disconnect reason in logs and metrics.
+        self.close_reason: str | None = None
         now = time.monotonic()
         self.last_received = now
         self.last_ping_sent = now
@@ -151,6 +155,8 @@ class HubConnection:
         """
         if self._closed or (trackable and self.aborted):
             return  # after an abort only the Close (not trackable) still goes out
+        if METRICS.enabled:
+            METRICS.count_sent(self.hub_cls, len(payload))
         reconnect = self.reconnect
         if reconnect is not None:
             if trackable:
@@ -169,6 +175,8 @@ class HubConnection:
         if self.reconnect is not None:
             self.write(message.payload(self.protocol))
             return False
+        if METRICS.enabled:
+            METRICS.count_sent(self.hub_cls, len(message.payload(self.protocol)))
         pending = self.outbound.write_serialized(message, self.protocol)
         return pending > DRAIN_THRESHOLD and self._over_cap(pending)
 
@@ -192,7 +200,9 @@ class HubConnection:
                 queued,
                 limit,
             )
-            self.abort(slow_consumer_close(self.options, limit))
+            METRICS.count_slow_client(self.hub_cls)
+            METRICS.count_limit("OUTBOUND_BUFFER_LIMIT")
+            self.abort(slow_consumer_close(self.options, limit), "slow_client")
         return pending > DRAIN_THRESHOLD
 
     def send_nowait(self, message: HubMessage) -> None:
@@ -259,11 +269,16 @@ class HubConnection:
         """Set what `abort` does for this transport (interrupt its read loop)."""
         self._abort_callback = callback
 
-    def abort(self, close: Close | None = None) -> None:
-        """End the connection from the server side; `close` is the Close message to send."""
+    def abort(self, close: Close | None = None, reason: str = "server_aborted") -> None:
+        """End the connection from the server side; `close` is the Close message to send.
+
+        `reason` says why, for the lifecycle log and `signalr_disconnects_total` (one of
+        `metrics.counters.DISCONNECT_REASONS`).
+        """
         if self.aborted:
             return
         self.aborted = True
+        self.close_reason = reason
         self.close_message = close if close is not None else Close()
         if self.reconnect is not None and self.detached:
             self.reconnect.clear()  # nobody will resume it: free the replay buffer now

@@ -19,9 +19,11 @@ from typing import Any
 
 from ..auth import AUTH_EXPIRES, authentication_expiry
 from ..conf import HubOptions
+from ..core import lifecycle
 from ..core.connection import HubConnection
 from ..core.load import over_limit
 from ..core.logs import safe_id
+from ..core.shutdown import is_draining
 from ..dispatch.dispatcher import ClientClosed
 from ..dispatch.handler import ConnectionRefused, ServerShutdown
 from ..dispatch.session import HandshakeFailed, HubSession
@@ -30,7 +32,7 @@ from ..protocol import Sequence, TransferFormat
 from ..server import QueuedOutbound, websocket_outbound
 from ..server.outbound import Outbound
 from . import ownership
-from .http import AT_LIMIT
+from .http import AT_LIMIT, DRAINING
 from .http_connection import get_http_manager
 from .negotiate import new_connection_id, read_connection_token, user_key
 from .security import AuthenticationFailed, authenticate, hub_allows, origin_allowed
@@ -67,21 +69,34 @@ async def serve_websocket(
     event = await receive()
     if event["type"] != "websocket.connect":
         return
-    if "WebSockets" not in options.TRANSPORTS or not origin_allowed(scope, options):
+    hub_cls = handler.hub_cls
+    if "WebSockets" not in options.TRANSPORTS:
+        lifecycle.refused(scope, hub_cls, TRANSPORT, "transport", "WebSockets not enabled")
+        await _reject(send)
+        return
+    if not origin_allowed(scope, options):
+        lifecycle.refused(scope, hub_cls, TRANSPORT, "origin", "not in ALLOWED_ORIGINS")
         await _reject(send)
         return
     try:
         user = await authenticate(scope, options)
     except AuthenticationFailed:
+        lifecycle.refused(scope, hub_cls, TRANSPORT, "auth", "invalid or expired access token")
         await _reject(send)
         return
-    if not await hub_allows(handler.hub_cls, user, options):
+    if not await hub_allows(hub_cls, user, options):
+        lifecycle.refused(scope, hub_cls, TRANSPORT, "auth", "not authorized")
         await _reject(send)
         return
     if options.CLOSE_ON_AUTHENTICATION_EXPIRATION:
         scope[AUTH_EXPIRES] = await authentication_expiry(scope, user)
     token = _query_id(scope)
+    if is_draining():
+        lifecycle.refused(scope, hub_cls, TRANSPORT, "draining", "the worker is shutting down")
+        await _refuse_at_limit(scope, send, DRAINING)
+        return
     if over_limit() and not (token and _resumable(handler, token, user)):
+        lifecycle.refused(scope, hub_cls, TRANSPORT, "limit", "MAX_CONNECTIONS reached")
         await _refuse_at_limit(scope, send)
         return
     resumed: HubSession | None = None
@@ -309,7 +324,7 @@ def _resumable(handler: EndpointHandler, token: str, user: Any) -> bool:
     return verified is not None and verified.public_id(token) in handler.resumable
 
 
-async def _refuse_at_limit(scope: dict[str, Any], send: Any) -> None:
+async def _refuse_at_limit(scope: dict[str, Any], send: Any, body: bytes = AT_LIMIT) -> None:
     """503 with Retry-After where the server supports ASGI's WebSocket denial responses;
     Daphne only lets an application refuse an upgrade with 403."""
     if "websocket.http.response" in scope.get("extensions", {}):
@@ -320,7 +335,7 @@ async def _refuse_at_limit(scope: dict[str, Any], send: Any) -> None:
                 "headers": [(b"content-type", b"text/plain"), (b"retry-after", b"5")],
             }
         )
-        await send({"type": "websocket.http.response.body", "body": AT_LIMIT})
+        await send({"type": "websocket.http.response.body", "body": body})
     else:
         await _reject(send)
 
