@@ -39,6 +39,8 @@ SILENCED_SYSTEM_CHECKS = ["signalr.W002"]
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 SIGNALR = {
     "CORS_ALLOWED_ORIGINS": ["http://cors.example"],
+    # Counters for the Prometheus endpoint (tests/e2e/test_operations.py).
+    "METRICS": os.environ.get("SIGNALR_TEST_METRICS") == "1",
 }
 LOGGING = {
     "version": 1,
@@ -46,6 +48,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
         "signalr_django": {"handlers": ["console"], "level": "WARNING"},
+        # The connection lifecycle log, on demand (tests/e2e/test_operations.py).
+        "signalr_django.connections": {
+            "level": os.environ.get("SIGNALR_TEST_CONNECTION_LOG", "WARNING")
+        },
         "django.request": {"handlers": ["console"], "level": "ERROR"},
     },
 }
