@@ -65,6 +65,8 @@ class HubConnection:
         "aborted",
         "active_invocations",
         "auth_expires",
+        "bytes_received",
+        "bytes_sent",
         "caller_context",
         "client_pinged",
         "close_message",
@@ -76,6 +78,8 @@ class HubConnection:
         "items",
         "last_ping_sent",
         "last_received",
+        "messages_received",
+        "messages_sent",
         "options",
         "outbound",
         "pending_results",
@@ -123,6 +127,13 @@ class HubConnection:
         self.close_message: Close | None = None
         # Why the server ended it (see `abort`); the disconnect reason in logs and metrics.
         self.close_reason: str | None = None
+        # Traffic, counted only with SIGNALR["METRICS"]: plain slot increments are the
+        # cheapest thing a per-recipient path can do; the collector sums them at scrape
+        # time and the totals of ended connections are kept in `metrics.counters`.
+        self.messages_received = 0
+        self.bytes_received = 0
+        self.messages_sent = 0
+        self.bytes_sent = 0
         now = time.monotonic()
         self.last_received = now
         self.last_ping_sent = now
@@ -156,7 +167,8 @@ class HubConnection:
         if self._closed or (trackable and self.aborted):
             return  # after an abort only the Close (not trackable) still goes out
         if METRICS.enabled:
-            METRICS.count_sent(self.hub_cls, len(payload))
+            self.messages_sent += 1
+            self.bytes_sent += len(payload)
         reconnect = self.reconnect
         if reconnect is not None:
             if trackable:
@@ -176,7 +188,8 @@ class HubConnection:
             self.write(message.payload(self.protocol))
             return False
         if METRICS.enabled:
-            METRICS.count_sent(self.hub_cls, len(message.payload(self.protocol)))
+            self.messages_sent += 1
+            self.bytes_sent += len(message.payload(self.protocol))
         pending = self.outbound.write_serialized(message, self.protocol)
         return pending > DRAIN_THRESHOLD and self._over_cap(pending)
 

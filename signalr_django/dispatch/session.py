@@ -123,7 +123,8 @@ class HubSession:
                 records = self._binary_framer.feed(data)
             if records:
                 if METRICS.enabled:
-                    METRICS.count_received(connection.hub_cls, len(records), len(data))
+                    connection.messages_received += len(records)
+                    connection.bytes_received += len(data)
                 await self.handler.receive(connection, records)
             if text_framer is not None:
                 text_framer.raise_pending()

@@ -33,6 +33,23 @@ def live_connections() -> list[Any]:
     return [c for manager in list(_managers.values()) for c in list(manager.connections.values())]
 
 
+def _traffic(metrics: Metrics) -> tuple[dict[type, list[int]], dict[type, list[int]]]:
+    """Messages and bytes both ways, per hub: ended connections' totals plus live ones'."""
+    received = {hub: list(counts) for hub, counts in list(metrics.received.items())}
+    sent = {hub: list(counts) for hub, counts in list(metrics.sent.items())}
+    for connection in live_connections():
+        hub = connection.hub_cls
+        if connection.messages_received or connection.bytes_received:
+            counts = received.setdefault(hub, [0, 0])
+            counts[0] += connection.messages_received
+            counts[1] += connection.bytes_received
+        if connection.messages_sent or connection.bytes_sent:
+            counts = sent.setdefault(hub, [0, 0])
+            counts[0] += connection.messages_sent
+            counts[1] += connection.bytes_sent
+    return received, sent
+
+
 class SignalRCollector(Collector):
     """The metrics of this worker process (`signalr_*`)."""
 
@@ -93,7 +110,8 @@ class SignalRCollector(Collector):
             _histogram(durations, [hub_label(hub), method], histogram)
         yield durations
 
-        for direction, table in (("received", m.received), ("sent", m.sent)):
+        received, sent = _traffic(m)
+        for direction, table in (("received", received), ("sent", sent)):
             messages = CounterMetricFamily(
                 f"signalr_messages_{direction}",
                 f"Hub protocol messages {direction} (pings included).",

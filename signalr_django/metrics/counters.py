@@ -133,22 +133,34 @@ class Metrics:
         self.forwarded: dict[str, int] = {}
 
     # -- hot paths (callers check `enabled` first) ----------------------------------------
+    #
+    # Messages and bytes are counted on the connection itself (`HubConnection` slots, the
+    # cheapest per-recipient update there is); an ended connection's counts move here.
 
     def count_received(self, hub: type, messages: int, size: int) -> None:
-        """Messages (and their bytes) read from one connection of `hub`."""
+        """Messages (and their bytes) read from connections of `hub` that ended."""
         counts = self.received.get(hub)
         if counts is None:
             counts = self.received[hub] = [0, 0]
         counts[0] += messages
         counts[1] += size
 
-    def count_sent(self, hub: type, size: int) -> None:
-        """One record of `size` bytes queued for one connection of `hub`."""
+    def count_sent(self, hub: type, messages: int, size: int) -> None:
+        """Records (and their bytes) queued for connections of `hub` that ended."""
         counts = self.sent.get(hub)
         if counts is None:
             counts = self.sent[hub] = [0, 0]
-        counts[0] += 1
+        counts[0] += messages
         counts[1] += size
+
+    def fold_traffic(self, connection: Any) -> None:
+        """Keep the traffic counts of a connection that ended (it is no longer scraped)."""
+        if connection.messages_received or connection.bytes_received:
+            self.count_received(
+                connection.hub_cls, connection.messages_received, connection.bytes_received
+            )
+        if connection.messages_sent or connection.bytes_sent:
+            self.count_sent(connection.hub_cls, connection.messages_sent, connection.bytes_sent)
 
     def count_invocation(self, hub: type, method: str, outcome: str, duration: float) -> None:
         """One invocation of a declared method; a negative `duration` is not observed."""

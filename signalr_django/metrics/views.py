@@ -18,8 +18,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry
-from prometheus_client.exposition import choose_encoder
+try:
+    from prometheus_client import REGISTRY, CollectorRegistry
+    from prometheus_client.exposition import choose_encoder
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "signalr_django.metrics.views needs prometheus-client: "
+        'pip install "signalr-django[metrics]".'
+    ) from exc
 
 from ..transports.http import drain_body, respond
 from .collector import SignalRCollector

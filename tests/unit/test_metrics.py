@@ -76,7 +76,7 @@ def test_collector_exposes_every_counter_under_its_conventional_name() -> None:
     metrics.count_invocation(ChatHub, "send", "ok", 0.2)
     metrics.count_invocation(ChatHub, "send", "bind_error", -1.0)
     metrics.count_received(ChatHub, 3, 120)
-    metrics.count_sent(ChatHub, 40)
+    metrics.count_sent(ChatHub, 1, 40)
     metrics.count_slow_client(ChatHub)
     metrics.count_limit("OUTBOUND_BUFFER_LIMIT")
     metrics.count_publish()
@@ -118,6 +118,10 @@ def test_gauges_are_read_from_the_live_connections(monkeypatch: pytest.MonkeyPat
             transport=transport,
             protocol=SimpleNamespace(name=protocol),
             outbound=SimpleNamespace(pending=lambda: pending),
+            messages_received=2,
+            bytes_received=100,
+            messages_sent=3,
+            bytes_sent=30,
         )
 
     fake = SimpleNamespace(
@@ -128,17 +132,27 @@ def test_gauges_are_read_from_the_live_connections(monkeypatch: pytest.MonkeyPat
         }
     )
     monkeypatch.setattr(lifetime_manager, "_managers", {ChatHub: fake})
-    got = scrape(Metrics())
+    ended = Metrics()
+    ended.count_sent(ChatHub, 10, 1000)  # connections that ended before
+    got = scrape(ended)
     ws = {"hub": HUB, "transport": "WebSockets", "protocol": "json"}
     lp = {"hub": HUB, "transport": "LongPolling", "protocol": "messagepack"}
     assert got[key("signalr_connections", **ws)] == 2
     assert got[key("signalr_connections", **lp)] == 1
     assert got[key("signalr_outbound_queue_bytes", hub=HUB)] == 15
     assert got[key("signalr_draining")] == 0
+    # Traffic: what ended connections sent, plus what the live ones count on themselves.
+    assert got[key("signalr_messages_sent_total", hub=HUB)] == 10 + 3 * 3
+    assert got[key("signalr_bytes_sent_total", hub=HUB)] == 1000 + 3 * 30
+    assert got[key("signalr_messages_received_total", hub=HUB)] == 3 * 2
 
 
 def fake_connection(aborted: bool = False, reason: str | None = None) -> Any:
     return SimpleNamespace(
+        messages_received=0,
+        bytes_received=0,
+        messages_sent=0,
+        bytes_sent=0,
         aborted=aborted,
         close_reason=reason,
         connection_id="abc123.1700000000.0.owner.signature",
