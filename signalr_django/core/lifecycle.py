@@ -65,7 +65,6 @@ def disconnect_reason(connection: HubConnection, failure: BaseException | None) 
 def closed(connection: HubConnection, reason: str) -> None:
     """A hub connection ended for `reason`."""
     METRICS.count_disconnect(connection.hub_cls, reason)
-    METRICS.fold_traffic(connection)
     if logger.isEnabledFor(logging.INFO):
         logger.info(
             "Closed %s hub=%s transport=%s protocol=%s user=%s reason=%s",

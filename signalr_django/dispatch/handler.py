@@ -206,6 +206,9 @@ class HubConnectionHandler:
                     await pipeline.on_disconnected(HubLifetimeContext(hub.context, hub), reason)
             except Exception:
                 logger.exception("on_disconnected of %s failed", self.hub_cls.__qualname__)
+        # The connection's traffic counts move to the process totals in the same step as
+        # it leaves the lifetime manager (no await between): a scrape sees them once.
+        counters.METRICS.fold_traffic(connection)
         await self.lifetime.on_disconnected(connection)
         self._remember_ended(connection.connection_id)
         lifecycle.closed(connection, lifecycle.disconnect_reason(connection, exc))

@@ -154,13 +154,16 @@ class Metrics:
         counts[1] += size
 
     def fold_traffic(self, connection: Any) -> None:
-        """Keep the traffic counts of a connection that ended (it is no longer scraped)."""
+        """Move the traffic counts of a connection that is leaving its lifetime manager
+        (where scrapes find the live ones) to the process totals."""
         if connection.messages_received or connection.bytes_received:
             self.count_received(
                 connection.hub_cls, connection.messages_received, connection.bytes_received
             )
         if connection.messages_sent or connection.bytes_sent:
             self.count_sent(connection.hub_cls, connection.messages_sent, connection.bytes_sent)
+        connection.messages_received = connection.bytes_received = 0
+        connection.messages_sent = connection.bytes_sent = 0
 
     def count_invocation(self, hub: type, method: str, outcome: str, duration: float) -> None:
         """One invocation of a declared method; a negative `duration` is not observed."""

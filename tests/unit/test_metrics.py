@@ -220,3 +220,16 @@ def test_refusals_are_rate_limited_per_reason(caplog: pytest.LogCaptureFixture) 
     assert "reason=limit" in messages[-1]
     assert not any("secret" in m for m in messages)
     lifecycle.reset()
+
+
+def test_an_ending_connection_moves_its_traffic_to_the_totals() -> None:
+    """Folded once: the live connection's slots are zeroed as the totals take them."""
+    metrics = Metrics()
+    connection = fake_connection()
+    connection.messages_sent, connection.bytes_sent = 4, 400
+    connection.messages_received, connection.bytes_received = 2, 50
+    metrics.fold_traffic(connection)
+    metrics.fold_traffic(connection)
+    assert metrics.sent == {ChatHub: [4, 400]}
+    assert metrics.received == {ChatHub: [2, 50]}
+    assert (connection.messages_sent, connection.bytes_sent) == (0, 0)
