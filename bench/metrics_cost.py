@@ -1,11 +1,12 @@
 """What counting costs per echo, measured in-process (no server, no network, no noise).
 
-An echo with metrics on adds, on the server's hot path: one `count_received` (the
-Invocation), two `perf_counter` calls and one `count_invocation` (the method's outcome and
-duration), and one `count_sent` (the Completion). This times exactly those calls, as the
-hot paths make them (a module-global `METRICS`, its `enabled` flag checked first), and the
-same flag checks with metrics off, against the ~39 µs of server CPU an echo costs; and
-what one recipient of a broadcast adds, against the ~6 µs a delivery costs.
+An echo with metrics on adds, on the server's hot path: two slot increments for the
+Invocation read, two `perf_counter` calls and one `MethodStats.record` (the method's
+outcome and duration), and two slot increments for the Completion written. This times
+exactly those updates, as the hot paths make them (a module-global `METRICS`, its `enabled`
+flag checked first), and the same flag checks with metrics off, against the ~39 µs of
+server CPU an echo costs; and what one recipient of a broadcast adds, against the ~6 µs a
+delivery costs.
 
     python bench/metrics_cost.py            # prints one JSON object
 """
@@ -23,7 +24,7 @@ from time import perf_counter
 if not __package__:  # run as a script: make ``signalr_django`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from signalr_django.metrics.counters import METRICS
+from signalr_django.metrics.counters import METRICS, MethodStats
 
 ECHO_SERVER_US = 39.0  # README's Benchmarks: server CPU per echo on this machine type
 DELIVERY_SERVER_US = 6.0  # and per broadcast delivery (pub/sub layer, N = 1,000)
@@ -45,6 +46,7 @@ class Connection:
 
 
 connection = Connection()
+method_stats: dict[str, MethodStats] = {}  # the dispatcher's, by method name
 PAYLOAD = "x" * 64
 
 
@@ -55,7 +57,10 @@ def echo_counting() -> None:
         connection.bytes_received += len(PAYLOAD)
     started = perf_counter() if METRICS.enabled else 0.0  # HubDispatcher._run
     if started:
-        METRICS.count_invocation(connection.hub_cls, "echo", "ok", perf_counter() - started)
+        stats = method_stats.get("echo")
+        if stats is None:
+            stats = method_stats["echo"] = METRICS.method_stats(connection.hub_cls, "echo")
+        stats.record("ok", perf_counter() - started)
     if METRICS.enabled:  # HubConnection.write: the Completion
         connection.messages_sent += 1
         connection.bytes_sent += len(PAYLOAD)

@@ -35,7 +35,7 @@ from ..core.results import ConnectionGoneError, InvocationScope, current_scope
 from ..core.streams import UploadStream
 from ..exceptions import BindingError, HubException, LimitExceededError, ProtocolError
 from ..filters.base import HubInvocationContext, InvokeNext
-from ..metrics.counters import METRICS
+from ..metrics.counters import METRICS, MethodStats
 from ..protocol import (
     Ack,
     CancelInvocation,
@@ -98,6 +98,8 @@ class HubDispatcher:
         # None while no filter wraps invocations, so invocations call the method directly.
         self.filters: FilterPipeline | None = None
         self.invoke_chains: dict[Callable[..., Any], InvokeNext] | None = None
+        # Per-method invocation statistics (SIGNALR["METRICS"]), by method name.
+        self.stats: dict[str, MethodStats] = {}
 
     def use_filters(self, filters: tuple[Any, ...]) -> None:
         """Chain `filters` (outermost first) around this hub's methods and lifecycle hooks."""
@@ -378,9 +380,12 @@ class HubDispatcher:
                 await connection.send(Completion(invocation_id, error))
         finally:
             if started:
-                METRICS.count_invocation(
-                    connection.hub_cls, descriptor.name, outcome, perf_counter() - started
-                )
+                stats = self.stats.get(descriptor.name)
+                if stats is None:
+                    stats = self.stats[descriptor.name] = METRICS.method_stats(
+                        self.hub_cls, descriptor.name
+                    )
+                stats.record(outcome, perf_counter() - started)
             current_scope.reset(token)
             if uses_slot and not scope.released:
                 connection.release_slot()

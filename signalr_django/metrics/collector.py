@@ -97,8 +97,10 @@ class SignalRCollector(Collector):
             "Hub method invocations, by outcome.",
             labels=["hub", "method", "outcome"],
         )
-        for (hub, method, outcome), value in list(m.invocations.items()):
-            invocations.add_metric([hub_label(hub), method, outcome], value)
+        methods = list(m.methods.items())
+        for (hub, method), stats in methods:
+            for outcome, value in list(stats.outcomes.items()):
+                invocations.add_metric([hub_label(hub), method, outcome], value)
         yield invocations
 
         durations = HistogramMetricFamily(
@@ -106,8 +108,9 @@ class SignalRCollector(Collector):
             "Time from the start of a hub method to its Completion being queued.",
             labels=["hub", "method"],
         )
-        for (hub, method), histogram in list(m.durations.items()):
-            _histogram(durations, [hub_label(hub), method], histogram)
+        for (hub, method), stats in methods:
+            if any(stats.durations.counts):
+                _histogram(durations, [hub_label(hub), method], stats.durations)
         yield durations
 
         received, sent = _traffic(m)

@@ -89,6 +89,32 @@ class Histogram:
         return out
 
 
+class MethodStats:
+    """Invocations of one declared method of one hub: counts by outcome, and durations.
+
+    The dispatcher keeps one per method (by name) and records into it directly, so an
+    invocation costs no tuple key and one dict update (`record`).
+    """
+
+    __slots__ = ("durations", "outcomes")
+
+    def __init__(self) -> None:
+        self.outcomes: dict[str, int] = {}
+        self.durations = Histogram(DURATION_BUCKETS)
+
+    def record(self, outcome: str, duration: float) -> None:
+        """One invocation; a negative `duration` (not timed) is not observed."""
+        outcomes = self.outcomes
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if duration >= 0.0:
+            self.durations.observe(duration)
+
+    def clear(self) -> None:
+        """Zero everything (tests)."""
+        self.outcomes.clear()
+        self.durations = Histogram(DURATION_BUCKETS)
+
+
 class Metrics:
     """The process's counters; the single instance is `METRICS`."""
 
@@ -98,11 +124,10 @@ class Metrics:
         "backplane_receives",
         "connects",
         "disconnects",
-        "durations",
         "enabled",
         "forwarded",
-        "invocations",
         "limits",
+        "methods",
         "received",
         "refused",
         "roundtrip",
@@ -112,14 +137,18 @@ class Metrics:
 
     def __init__(self) -> None:
         self.enabled = False
+        self.methods: dict[tuple[type, str], MethodStats] = {}
         self.reset()
 
     def reset(self) -> None:
-        """Zero every counter (tests); `enabled` is left as it is."""
+        """Zero every counter (tests); `enabled` is left as it is.
+
+        Method statistics are zeroed in place: dispatchers hold on to them.
+        """
         self.connects: dict[tuple[type, str, str], int] = {}
         self.disconnects: dict[tuple[type, str], int] = {}
-        self.invocations: dict[tuple[type, str, str], int] = {}
-        self.durations: dict[tuple[type, str], Histogram] = {}
+        for stats in self.methods.values():
+            stats.clear()
         # [messages, bytes] per hub class.
         self.received: dict[type, list[int]] = {}
         self.sent: dict[type, list[int]] = {}
@@ -165,15 +194,16 @@ class Metrics:
         connection.messages_received = connection.bytes_received = 0
         connection.messages_sent = connection.bytes_sent = 0
 
+    def method_stats(self, hub: type, method: str) -> MethodStats:
+        """The statistics of `method` of `hub` (made on first use, then kept)."""
+        stats = self.methods.get((hub, method))
+        if stats is None:
+            stats = self.methods[(hub, method)] = MethodStats()
+        return stats
+
     def count_invocation(self, hub: type, method: str, outcome: str, duration: float) -> None:
         """One invocation of a declared method; a negative `duration` is not observed."""
-        key = (hub, method, outcome)
-        self.invocations[key] = self.invocations.get(key, 0) + 1
-        if duration >= 0.0:
-            histogram = self.durations.get((hub, method))
-            if histogram is None:
-                histogram = self.durations[(hub, method)] = Histogram(DURATION_BUCKETS)
-            histogram.observe(duration)
+        self.method_stats(hub, method).record(outcome, duration)
 
     # -- rare events (callers need not check `enabled`) -------------------------------------
 
