@@ -24,7 +24,7 @@ from tests.faultproxy import FaultProxy
 from tests.redis_server import redis_url
 from tests.servers import Server, daphne, free_port, gunicorn
 
-from .conftest import node_available
+from .conftest import node_available, run_node
 
 pytestmark = pytest.mark.e2e
 
@@ -188,7 +188,8 @@ def test_lifecycle_log_connect_close_and_origin_refusal(cluster: dict[str, Serve
     a = cluster["a"]
     out = node("badOrigin", a.url)
     assert out["preflight"] == 403
-    log = wait_until(lambda: "reason=origin" in a.output() and a.output())
+    expected = ("reason=origin", "reason=client_closed", "reason=server_aborted")
+    log = wait_until(lambda: all(e in a.output() for e in expected) and a.output())
     assert log, a.output()[-3000:]
     connected = re.findall(r"Connected (\S+) hub=(\S+) transport=(\S+) protocol=(\S+)", log)
     assert (HUB, "WebSockets", "json") in {c[1:] for c in connected}
@@ -200,6 +201,21 @@ def test_lifecycle_log_connect_close_and_origin_refusal(cluster: dict[str, Serve
     # Connection ids are logged without the token part (no dots), tokens never.
     assert all("." not in c[0] for c in connected)
     assert "access_token" not in log and "id=" not in log
+
+
+def test_forwarded_requests_are_counted(cluster: dict[str, Server]) -> None:
+    """Long polling through both workers in turn: the relayed requests show up by kind."""
+    a, b = cluster["a"], cluster["b"]
+    env = {"WORKER_B": b.url, "WSGI": cluster["web"].url, "SIGNALR_TRANSPORT": "LongPolling"}
+    out = run_node("run.mjs", "roundRobin", a.url, env=env)
+    assert out["result"] == "rr:q"
+    scraped = [samples(a.get("/metrics")), samples(b.get("/metrics"))]
+    forwarded = {
+        kind: sum(value(s, "signalr_forwarded_requests_total", request=kind) for s in scraped)
+        for kind in ("LongPolling", "send", "delete")
+    }
+    assert forwarded["LongPolling"] >= 1, forwarded
+    assert forwarded["send"] >= 1, forwarded
 
 
 def test_readiness_at_the_connection_limit(

@@ -48,8 +48,15 @@ async function traffic(a) {
   return { errors, received: box.items, wsgi: wsgi.status, during };
 }
 
-// An Origin the server does not allow: the upgrade is refused (and logged with why).
+// A connection closed by the client, one aborted by the hub, and a CORS preflight from an
+// Origin the server does not allow (refused, and logged with why).
 async function badOrigin(base) {
+  const closing = await started(base, "/hubs/test", WS);
+  await closing.stop();
+  const aborted = await started(base, "/hubs/test", WS);
+  const gone = new Promise((resolve) => aborted.onclose(() => resolve(true)));
+  await aborted.invoke("AbortMe").catch(() => null);
+  await gone;
   const response = await fetch(`${base}/hubs/test/negotiate?negotiateVersion=1`, {
     method: "OPTIONS",
     headers: { origin: "http://evil.example", "access-control-request-method": "POST" },
