@@ -99,7 +99,7 @@ class SignalRCollector(Collector):
         )
         methods = list(m.methods.items())
         for (hub, method), stats in methods:
-            for outcome, value in list(stats.outcomes.items()):
+            for outcome, value in stats.outcomes().items():
                 invocations.add_metric([hub_label(hub), method, outcome], value)
         yield invocations
 
@@ -109,8 +109,9 @@ class SignalRCollector(Collector):
             labels=["hub", "method"],
         )
         for (hub, method), stats in methods:
-            if any(stats.durations.counts):
-                _histogram(durations, [hub_label(hub), method], stats.durations)
+            histogram = stats.durations()
+            if histogram is not None:
+                _histogram(durations, [hub_label(hub), method], histogram)
         yield durations
 
         received, sent = _traffic(m)
