@@ -181,15 +181,16 @@ class HubConnection:
             self._over_cap(pending)
 
     def deliver(self, message: SerializedMessage) -> bool:
-        """Queue a message shared by many recipients; True when this client is behind."""
+        """Queue a message shared by many recipients; True when this client is behind.
+
+        Not counted here for the metrics: the fan-out counts its deliveries once (see
+        `HubLifetimeManager._fan_out`), which costs less than an update per recipient.
+        """
         if self._closed or self.aborted:
             return False
         if self.reconnect is not None:
             self.write(message.payload(self.protocol))
             return False
-        if METRICS.enabled:
-            self.messages_sent += 1
-            self.bytes_sent += len(message.payload(self.protocol))
         pending = self.outbound.write_serialized(message, self.protocol)
         return pending > DRAIN_THRESHOLD and self._over_cap(pending)
 
