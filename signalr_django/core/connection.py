@@ -127,9 +127,10 @@ class HubConnection:
         self.close_message: Close | None = None
         # Why the server ended it (see `abort`); the disconnect reason in logs and metrics.
         self.close_reason: str | None = None
-        # Traffic, counted only with SIGNALR["METRICS"]: plain slot increments are the
-        # cheapest thing a per-recipient path can do; the collector sums them at scrape
-        # time and the totals of ended connections are kept in `metrics.counters`.
+        # Traffic read and written one record at a time, counted only with
+        # SIGNALR["METRICS"] (plain slot increments); the collector sums them at scrape
+        # time, and the totals of ended connections (and fan-outs) are in
+        # `metrics.counters`.
         self.messages_received = 0
         self.bytes_received = 0
         self.messages_sent = 0
