@@ -96,6 +96,10 @@ if os.environ.get("REDIS_URL"):
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # Without Redis one Daphne process (runserver) serves the pages and the hub, so the
+    # WSGI application is unused and sends cannot miss anyone; the split deployment, which
+    # does use gunicorn, sets REDIS_URL.
+    SILENCED_SYSTEM_CHECKS = ["signalr.W007"]
 
 # Split deployment (scripts/split): gunicorn serves the site, Daphne workers serve the hub.
 # DEMO_WORKERS lists the workers' public URLs; negotiate on the site redirects clients to the

@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import URLPattern, URLResolver, include, path
 
+from signalr_django import admin_views
 from signalr_django.views import negotiate_redirect
 
 from .chat.hubs import ChatHub
@@ -17,6 +18,8 @@ from .chat.hubs import ChatHub
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("demo_project.chat.urls")),
     path("admin/", admin.site.urls),
+    # Staff only: workers, hubs, connections and groups, refreshed live.
+    path("signalr/status/", admin_views.status, name="signalr-status"),
 ]
 
 if settings.DEMO_WORKERS:

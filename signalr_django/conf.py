@@ -9,12 +9,13 @@ are cached per hub class and dropped when Django's settings change (tests use
 from __future__ import annotations
 
 import dataclasses
+import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .exceptions import HubConfigurationError
-
-TRANSPORT_NAMES = ("WebSockets", "ServerSentEvents", "LongPolling")
+from .settings_schema import Spec, option_annotations, problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,9 @@ class HubOptions:
     BACKPLANE: str = "auto"
     CHANNEL_LAYER: str = "default"
     BACKPLANE_TIMEOUT: float = 5.0
+    # How long a cluster-wide query (presence, counts, status) waits for the workers'
+    # answers; a worker that has not answered by then is named in `workers_missing`.
+    QUERY_TIMEOUT: float = 2.0
     SHUTDOWN_DRAIN_TIMEOUT: float = 5.0
     OUTBOUND_BUFFER_LIMIT: int = 1024 * 1024
     MAX_CONNECTIONS: int | None = None
@@ -71,6 +75,9 @@ class HubOptions:
     LOAD_CACHE: str = "default"
     LOAD_REPORT_INTERVAL: float = 2.0
     GROUP_REFRESH_INTERVAL: float = 3600.0
+    # Sends kept per hub in a capped Redis stream (pub/sub layer only) so a worker that
+    # resubscribes after losing Redis catches up on what it missed; 0 turns it off.
+    BACKPLANE_HISTORY_LENGTH: int = 10_000
     ALLOW_STATEFUL_RECONNECTS: bool = False
     STATEFUL_RECONNECT_BUFFER_SIZE: int = 100_000
     # Hub filters run around every hub's invocations and lifecycle events (global only;
@@ -92,24 +99,111 @@ class HubOptions:
     # paths then pay one attribute check. Gauges (connections, queued bytes) are read at
     # scrape time and work either way.
     METRICS: bool = False
+    # The REST management API (signalr_django.rest, docs/rest-api.md): None (off) or a dict
+    # {"ACCESS_KEY": str or list of str (HS256 keys; several while rotating),
+    #  "HUBS": {"chat": "myapp.hubs.ChatHub"} (REST name -> hub class or dotted path),
+    #  "TOKEN_LEEWAY": seconds of clock skew allowed on `exp`/`nbf` (default 60)}.
+    REST_API: dict[str, Any] | None = None
 
     def with_overrides(self, values: dict[str, Any], source: str) -> HubOptions:
-        """A copy with `values` applied; unknown keys are configuration errors."""
-        known = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(values) - known)
+        """A copy with `values` applied; an unknown key or a bad value raises
+        HubConfigurationError naming it (hub and endpoint options fail where they are
+        mapped, not at the first connection)."""
+        options, problems = self.tolerant_overrides(values, source)
+        if problems:
+            raise HubConfigurationError(" ".join(p.message for p in problems))
+        return options
+
+    def tolerant_overrides(
+        self, values: dict[str, Any], source: str
+    ) -> tuple[HubOptions, list[Problem]]:
+        """A copy with the good `values` applied, and what was wrong with the others.
+
+        Settings are read this way: a mistake leaves that option at its default and is
+        reported by `manage.py check`, instead of stopping every command with a traceback.
+        """
+        known = option_annotations(HubOptions)
+        problems: list[Problem] = []
+        unknown = sorted((str(k) for k in values if k not in known), key=str)
         if unknown:
-            raise HubConfigurationError(
-                f"Unknown SignalR option(s) {', '.join(unknown)} in {source}; "
-                f"known options are {', '.join(sorted(known))}."
-            )
-        cleaned: dict[str, Any] = {
-            k: tuple(v) if isinstance(v, list) else v for k, v in values.items()
-        }
+            problems.append(_unknown(unknown, known, source))
+        cleaned: dict[str, Any] = {}
+        for name, value in values.items():
+            if name not in known:
+                continue
+            entry = problem(name, value, known[name])
+            if entry is not None:
+                problems.append(
+                    Problem(
+                        entry.check_id,
+                        f"Bad value {_shown(value)} for {name} in {source}: "
+                        f"expected {entry.expected}.",
+                        name,
+                        _hint(name, entry),
+                    )
+                )
+                continue
+            cleaned[name] = tuple(value) if isinstance(value, list) else value
         if "AUTHORIZE" in cleaned:
             from .auth import as_requirement
 
-            cleaned["AUTHORIZE"] = as_requirement(cleaned["AUTHORIZE"], source)
-        return dataclasses.replace(self, **cleaned)
+            try:
+                cleaned["AUTHORIZE"] = as_requirement(cleaned["AUTHORIZE"], source)
+            except HubConfigurationError as exc:
+                # Fail closed: an authorization rule that cannot be read refuses everyone
+                # rather than falling back to the default (anyone may connect).
+                from .auth import Requirement
+
+                cleaned["AUTHORIZE"] = Requirement(test=_refuse_everyone)
+                problems.append(
+                    Problem("signalr.E009", str(exc), "AUTHORIZE", _hint("AUTHORIZE", None))
+                )
+        return dataclasses.replace(self, **cleaned), problems
+
+
+def _shown(value: Any, limit: int = 200) -> str:
+    """`repr(value)`, cut short: a message names the value, it does not dump it."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _refuse_everyone(user: Any) -> bool:
+    """The AUTHORIZE test used while the configured one is invalid."""
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One mistake in a set of options, as a system check reports it."""
+
+    check_id: str
+    message: str
+    key: str
+    hint: str
+
+
+def _unknown(unknown: list[str], known: dict[str, str], source: str) -> Problem:
+    """E001 for misspelt keys: the nearest known name of each, else the list of names."""
+    guesses = []
+    guessed_all = True
+    for name in unknown:
+        close = difflib.get_close_matches(name, list(known), n=1)
+        guessed_all = guessed_all and bool(close)
+        guesses.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    message = f"Unknown SignalR option(s) {', '.join(guesses)} in {source}."
+    if not guessed_all:
+        message += f" Known options are {', '.join(sorted(known))}."
+    return Problem(
+        "signalr.E001",
+        message,
+        unknown[0],
+        "Every option, with its type and default, is in the settings reference (docs/checks.md).",
+    )
+
+
+def _hint(name: str, entry: Spec | None) -> str:
+    meaning = f"{name}: {entry.meaning}. " if entry is not None and entry.meaning else ""
+    return meaning + "See the settings reference (docs/checks.md)."
 
 
 # Options that belong to the process or to the hub class, not to one of its URLs: the
@@ -120,6 +214,7 @@ PROCESS_WIDE = frozenset(
         "ACCESS_TOKEN_MAX_AGE",
         "BACKPLANE",
         "BACKPLANE_TIMEOUT",
+        "BACKPLANE_HISTORY_LENGTH",
         "CHANNEL_LAYER",
         "GROUP_REFRESH_INTERVAL",
         "HUB_FILTERS",  # global; a hub lists its own in `Hub.filters`
@@ -128,48 +223,14 @@ PROCESS_WIDE = frozenset(
         "MAXIMUM_USER_ID_LENGTH",
         "MAX_CONNECTIONS",
         "METRICS",
+        "QUERY_TIMEOUT",
+        "REST_API",
         "SHUTDOWN_DRAIN_TIMEOUT",
         "USER_ID_PROVIDER",
         "WORKERS",
         "WORKER_URL",
     }
 )
-
-
-def _number(value: Any, whole: bool) -> bool:
-    if isinstance(value, bool):
-        return False
-    return isinstance(value, int) if whole else isinstance(value, int | float)
-
-
-def _value_error(name: str, value: Any, expected: str) -> str | None:
-    """Why `value` cannot be option `name`, or None when it can."""
-    if name == "AUTHORIZE":
-        return None  # checked by as_requirement
-    if name == "NEGOTIATE_RESPONSE_HOOK":
-        ok = value is None or callable(value) or (isinstance(value, str) and "." in value)
-        return None if ok else "a callable or its dotted path"
-    if name == "TRANSPORTS":
-        if not isinstance(value, list | tuple) or not value:
-            return f"a non-empty list of {', '.join(TRANSPORT_NAMES)}"
-        unknown = [t for t in value if t not in TRANSPORT_NAMES]
-        return f"transports among {', '.join(TRANSPORT_NAMES)}" if unknown else None
-    optional = expected.endswith("| None")
-    if value is None:
-        return None if optional else "not None"
-    kind = expected.removesuffix("| None").strip()
-    if kind == "bool":
-        return None if isinstance(value, bool) else "True or False"
-    if kind in ("int", "float"):
-        if not _number(value, kind == "int") or value < 0:
-            return "a whole number >= 0" if kind == "int" else "a number of seconds >= 0"
-        return None
-    if kind == "str":
-        return None if isinstance(value, str) else "a string"
-    if kind == "tuple[str, ...]":
-        ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
-        return None if ok else "a list of strings"
-    return None
 
 
 def endpoint_options(hub_cls: type, overrides: dict[str, Any], source: str) -> HubOptions:
@@ -181,32 +242,18 @@ def endpoint_options(hub_cls: type, overrides: dict[str, Any], source: str) -> H
     base = hub_options(hub_cls)
     if not overrides:
         return base
-    known = {f.name for f in dataclasses.fields(HubOptions)}
-    unknown = sorted(set(overrides) - known)
+    known = option_annotations(HubOptions)
+    unknown = sorted(set(overrides) - set(known))
     if unknown:
-        raise HubConfigurationError(
-            f"Unknown SignalR option(s) {', '.join(unknown)} in {source}; "
-            f"known options are {', '.join(sorted(known - PROCESS_WIDE))}."
-        )
+        per_url = {k: v for k, v in known.items() if k not in PROCESS_WIDE}
+        raise HubConfigurationError(_unknown(unknown, per_url, source).message)
     shared = sorted(set(overrides) & PROCESS_WIDE)
     if shared:
         raise HubConfigurationError(
             f"{', '.join(shared)} cannot differ between the URLs of a hub ({source}); "
             "set them in settings.SIGNALR or on the hub's options."
         )
-    hints = _hints()
-    for name, value in overrides.items():
-        problem = _value_error(name, value, hints[name])
-        if problem is not None:
-            raise HubConfigurationError(
-                f"Bad value {value!r} for {name} in {source}: expected {problem}."
-            )
     return base.with_overrides(overrides, source)
-
-
-def _hints() -> dict[str, str]:
-    """Each option's annotation, as written (`from __future__ import annotations`)."""
-    return {f.name: str(f.type) for f in dataclasses.fields(HubOptions)}
 
 
 DEFAULTS = HubOptions()
@@ -215,21 +262,47 @@ _cache: dict[type, HubOptions] = {}
 
 
 _global: HubOptions | None = None
+_problems: list[Problem] = []
 
 
 def global_options() -> HubOptions:
-    """`settings.SIGNALR` applied to the defaults (environment: SIGNALR_WORKER_URL)."""
-    global _global
+    """`settings.SIGNALR` applied to the defaults (environment: SIGNALR_WORKER_URL).
+
+    Never raises: a key or value that is wrong is left out (its default applies) and
+    kept in `settings_problems()` for the system checks, so `manage.py check` can say
+    what is wrong instead of every command stopping in `AppConfig.ready`.
+    """
+    global _global, _problems
     if _global is None:
         import os
 
         from django.conf import settings
 
-        values = dict(getattr(settings, "SIGNALR", None) or {})
+        raw = getattr(settings, "SIGNALR", None) or {}
+        problems: list[Problem] = []
+        if isinstance(raw, Mapping):
+            values = dict(raw)
+        else:
+            values = {}
+            problems.append(
+                Problem(
+                    "signalr.E001",
+                    f"settings.SIGNALR must be a dict of options, not {type(raw).__name__}.",
+                    "SIGNALR",
+                    'SIGNALR = {"KEEP_ALIVE_INTERVAL": 15, ...}; see docs/checks.md.',
+                )
+            )
         if os.environ.get("SIGNALR_WORKER_URL"):
             values["WORKER_URL"] = os.environ["SIGNALR_WORKER_URL"]
-        _global = DEFAULTS.with_overrides(values, "settings.SIGNALR")
+        options, found = DEFAULTS.tolerant_overrides(values, "settings.SIGNALR")
+        _global, _problems = options, problems + found
     return _global
+
+
+def settings_problems() -> list[Problem]:
+    """What `global_options()` had to leave out of `settings.SIGNALR`, and why."""
+    global_options()
+    return list(_problems)
 
 
 def hub_options(hub_cls: type) -> HubOptions:

@@ -13,105 +13,150 @@ publishes through the channel layer to the workers that hold the connections.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import threading
-from collections.abc import Coroutine, Iterable
-from typing import Any, TypeVar
+import contextvars
+from collections.abc import Coroutine, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
-from .clients import ClientProxy, HubClients, SingleClientProxy
+from typing_extensions import TypeVar as TypeVar_
+
+from .clients import ClientProxy, ClientT, HubClients, SingleClientProxy, UntypedClient
+from .core import reach
 from .groups import GroupManager
 from .lifetime.manager import HubLifetimeManager, get_lifetime_manager
+from .presence.api import Presence, SyncPresence
+from .sent import SYNC_TIMEOUT
+from .sent import run_sync as _run_sync
+from .typed import client_calls
 
+if TYPE_CHECKING:
+    from .hub import Hub
+    from .typed import ClientCall
+
+# A hub's client interface; code that only knows `type` (not which hub) gets the untyped one.
+C = TypeVar_("C", default=UntypedClient)
 T = TypeVar("T")
 
-SYNC_TIMEOUT = 30.0
+__all__ = ["SYNC_TIMEOUT", "HubContext", "SyncHubContext", "get_hub_context", "run_sync"]
 
 
-class HubContext:
-    """Clients and groups of a hub, for async code outside the hub."""
+def _hub_class(hub_cls: object) -> type:
+    """`hub_cls` if it is a Hub subclass; a TypeError that says what to pass otherwise."""
+    from .hub import Hub
 
-    __slots__ = ("clients", "groups", "hub_cls")
+    if not (isinstance(hub_cls, type) and issubclass(hub_cls, Hub)):
+        raise TypeError(
+            f"A hub context needs a Hub subclass (the class given to map_hub), not {hub_cls!r}."
+        )
+    return hub_cls
 
-    def __init__(self, hub_cls: type) -> None:
+
+class HubContext(Generic[ClientT]):
+    """Clients, groups and presence of a hub, for async code outside the hub.
+
+    Calls return a `Sent` to await; made from a thread with no event loop they are carried
+    out at once, as from the sync hub context.
+    """
+
+    __slots__ = ("clients", "groups", "hub_cls", "presence")
+
+    def __init__(self, hub_cls: type[Hub[ClientT]]) -> None:
+        hub_cls = _hub_class(hub_cls)
         lifetime = get_lifetime_manager(hub_cls)
+        if not reach.serving:  # the first sends check that they can reach someone
+            lifetime = cast(HubLifetimeManager, _CheckedLifetime(lifetime))
         self.hub_cls = hub_cls
-        self.clients = HubClients(lifetime)
+        self.clients: HubClients[ClientT] = HubClients(lifetime, client_calls(hub_cls))
         self.groups = GroupManager(lifetime)
+        self.presence = Presence(lifetime.hub_name)
+
+    async def close_connection(
+        self, connection_id: str, reason: str | None = None, allow_reconnect: bool = False
+    ) -> bool:
+        """Close a connection wherever it is (see `Presence.close_connection`)."""
+        return await self.presence.close_connection(connection_id, reason, allow_reconnect)
 
 
-def get_hub_context(hub_cls: type) -> HubContext:
-    """The async hub context of `hub_cls`."""
+def _checked(name: str) -> Any:
+    """A lifetime-manager method that first asks `core.reach` whether a send can land."""
+
+    def method(self: _CheckedLifetime, *args: Any, **kwargs: Any) -> Any:
+        if not reach.serving:
+            reach.check_send(self._lifetime)
+        return getattr(self._lifetime, name)(*args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+class _CheckedLifetime:
+    """A hub's lifetime manager as an async hub context made before serving began sees it.
+
+    Its sends (what the context's proxies call) check once that they can reach anyone;
+    any other attribute is the manager's own. Contexts made in a process that already
+    serves connections use the manager directly.
+    """
+
+    __slots__ = ("_lifetime",)
+
+    def __init__(self, lifetime: HubLifetimeManager) -> None:
+        self._lifetime = lifetime
+
+    send_all = _checked("send_all")
+    send_connection = _checked("send_connection")
+    send_connections = _checked("send_connections")
+    send_group = _checked("send_group")
+    send_groups = _checked("send_groups")
+    send_user = _checked("send_user")
+    send_users = _checked("send_users")
+    invoke_connection = _checked("invoke_connection")
+    add_to_group = _checked("add_to_group")
+    remove_from_group = _checked("remove_from_group")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._lifetime, name)
+
+
+def get_hub_context(hub_cls: type[Hub[C]]) -> HubContext[C]:
+    """The async hub context of `hub_cls` (typed clients for `Hub[ChatClient]`)."""
     return HubContext(hub_cls)
 
 
-def _server_loop(lifetime: HubLifetimeManager) -> asyncio.AbstractEventLoop | None:
-    """The event loop that owns this process's connections, if there is one."""
-    loop = lifetime.loop
-    if loop is not None and loop.is_running() and not loop.is_closed():
-        return loop
-    # A sync view under an ASGI server runs in a thread started from the server's loop.
-    from asgiref.sync import SyncToAsync
+def run_sync(coro: Coroutine[Any, Any, T], wait: float | None = SYNC_TIMEOUT) -> T:
+    """Run `coro` where this process's connections live (or on the background loop).
 
-    local = SyncToAsync.threadlocal
-    if getattr(local, "main_event_loop_pid", None) == os.getpid():
-        main: asyncio.AbstractEventLoop | None = getattr(local, "main_event_loop", None)
-        if main is not None and main.is_running():
-            return main
-    return None
-
-
-_private_loop: asyncio.AbstractEventLoop | None = None
-_private_lock = threading.Lock()
-
-
-def _background_loop() -> asyncio.AbstractEventLoop:
-    """A process-wide event loop in a daemon thread, for processes without a server loop.
-
-    WSGI workers, management commands and task queue workers send through it; keeping one
-    loop alive keeps the channel layer's Redis connections warm between calls.
+    For queries (presence, the REST API, the staff page) from sync code. The coroutine starts
+    in an empty context: a sync view under Daphne runs in the request's thread-sensitive
+    executor, and a coroutine inheriting that context would send its own sync work (the
+    worker registry's cache reads) to the executor that is blocked waiting for it, hanging
+    until the timeout. Sends keep the caller's context (see `sent.run_sync`).
     """
-    global _private_loop
-    with _private_lock:
-        if _private_loop is None or _private_loop.is_closed():
-            loop = asyncio.new_event_loop()
-            thread = threading.Thread(
-                target=loop.run_forever, name="signalr-hub-context", daemon=True
-            )
-            thread.start()
-            _private_loop = loop
-        return _private_loop
-
-
-def _run_sync(
-    lifetime: HubLifetimeManager, coro: Coroutine[Any, Any, T], wait: float | None = SYNC_TIMEOUT
-) -> T:
-    loop = _server_loop(lifetime) or _background_loop()
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
-        coro.close()
-        raise RuntimeError(
-            "The sync hub context was called on the server's event loop; "
-            "use `await get_hub_context(...)` in async code."
-        )
-    return asyncio.run_coroutine_threadsafe(coro, loop).result(wait)
+    return contextvars.Context().run(_run_sync, None, coro, wait)
 
 
 class SyncClientProxy:
-    """A set of clients, for sync code."""
+    """A set of clients, for sync code: every call returns once it was carried out.
 
-    __slots__ = ("_lifetime", "_proxy")
+    For a typed hub the Protocol's methods are here too (typed as the Protocol by
+    `SyncHubClients`); they return an already completed `Sent`.
+    """
 
-    def __init__(self, lifetime: HubLifetimeManager, proxy: ClientProxy) -> None:
-        self._lifetime = lifetime
+    __slots__ = ("_proxy",)
+
+    def __init__(self, proxy: ClientProxy) -> None:
         self._proxy = proxy
 
     def send(self, method: str, *args: Any) -> None:
         """Invoke `method` on the clients; returns once the message was handed over."""
-        _run_sync(self._lifetime, self._proxy.send(method, *args))
+        self._proxy.send(method, *args)
+
+    def _protocol_call(self, name: str) -> Any:
+        """A method of the hub's client Protocol (see `ClientProxy._protocol_call`)."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._proxy, name)
+
+    if not TYPE_CHECKING:  # see ClientProxy: the Protocol types these calls
+        __getattr__ = _protocol_call
 
 
 class SyncSingleClientProxy(SyncClientProxy):
@@ -129,93 +174,149 @@ class SyncSingleClientProxy(SyncClientProxy):
         `TimeoutError` after `timeout` seconds. Without a timeout the call waits as long as
         the client takes, so pass one from request handlers.
         """
-        wait = None if timeout is None else timeout + SYNC_TIMEOUT
-        return _run_sync(
-            self._lifetime, self._proxy.invoke(method, *args, timeout=timeout), wait=wait
-        )
+        return self._proxy.invoke(method, *args, timeout=timeout).result()
 
 
-class SyncHubClients:
-    """The sync twin of `HubClients`."""
+class _SyncAll:
+    """`clients.all` of the sync context: a `SyncClientProxy`, or the client Protocol."""
 
-    __slots__ = ("_clients", "_lifetime")
+    __slots__ = ()
 
-    def __init__(self, lifetime: HubLifetimeManager) -> None:
-        self._lifetime = lifetime
-        self._clients = HubClients(lifetime)
+    @overload
+    def __get__(self, obj: None, owner: Any) -> _SyncAll: ...
+    @overload
+    def __get__(self, obj: SyncHubClients[UntypedClient], owner: Any) -> SyncClientProxy: ...
+    @overload
+    def __get__(self, obj: SyncHubClients[C], owner: Any) -> C: ...
+    def __get__(self, obj: SyncHubClients[Any] | None, owner: Any) -> Any:
+        if obj is None:
+            return self
+        return SyncClientProxy(obj._clients.all)
 
-    def _wrap(self, proxy: ClientProxy) -> SyncClientProxy:
-        return SyncClientProxy(self._lifetime, proxy)
 
-    @property
-    def all(self) -> SyncClientProxy:
-        """Every connection of the hub."""
-        return self._wrap(self._clients.all)
+class SyncHubClients(Generic[ClientT]):
+    """The sync twin of `HubClients`: typed as the hub's client Protocol when it has one."""
 
-    def all_except(self, connection_ids: Iterable[str]) -> SyncClientProxy:
+    __slots__ = ("_clients",)
+
+    def __init__(
+        self, lifetime: HubLifetimeManager, calls: Mapping[str, ClientCall] | None = None
+    ) -> None:
+        self._clients: HubClients[Any] = HubClients(lifetime, calls, sync=True)
+
+    all = _SyncAll()
+    """Every connection of the hub."""
+
+    @overload
+    def all_except(
+        self: SyncHubClients[UntypedClient], connection_ids: Iterable[str]
+    ) -> SyncClientProxy: ...
+    @overload
+    def all_except(self: SyncHubClients[C], connection_ids: Iterable[str]) -> C: ...
+    def all_except(self, connection_ids: Iterable[str]) -> Any:
         """Every connection but the listed ones."""
-        return self._wrap(self._clients.all_except(connection_ids))
+        return SyncClientProxy(self._clients.all_except(connection_ids))
 
-    def client(self, connection_id: str) -> SyncSingleClientProxy:
+    @overload
+    def client(
+        self: SyncHubClients[UntypedClient], connection_id: str
+    ) -> SyncSingleClientProxy: ...
+    @overload
+    def client(self: SyncHubClients[C], connection_id: str) -> C: ...
+    def client(self, connection_id: str) -> Any:
         """One connection: `send`, or `invoke` for a client result."""
-        proxy: SingleClientProxy = self._clients.client(connection_id)
-        return SyncSingleClientProxy(self._lifetime, proxy)
+        return SyncSingleClientProxy(self._clients.client(connection_id))
 
-    def clients(self, connection_ids: Iterable[str]) -> SyncClientProxy:
+    @overload
+    def clients(
+        self: SyncHubClients[UntypedClient], connection_ids: Iterable[str]
+    ) -> SyncClientProxy: ...
+    @overload
+    def clients(self: SyncHubClients[C], connection_ids: Iterable[str]) -> C: ...
+    def clients(self, connection_ids: Iterable[str]) -> Any:
         """Several connections."""
-        return self._wrap(self._clients.clients(connection_ids))
+        return SyncClientProxy(self._clients.clients(connection_ids))
 
-    def group(self, group: str) -> SyncClientProxy:
+    @overload
+    def group(self: SyncHubClients[UntypedClient], group: str) -> SyncClientProxy: ...
+    @overload
+    def group(self: SyncHubClients[C], group: str) -> C: ...
+    def group(self, group: str) -> Any:
         """Members of a group."""
-        return self._wrap(self._clients.group(group))
+        return SyncClientProxy(self._clients.group(group))
 
-    def groups(self, groups: Iterable[str]) -> SyncClientProxy:
+    @overload
+    def groups(self: SyncHubClients[UntypedClient], groups: Iterable[str]) -> SyncClientProxy: ...
+    @overload
+    def groups(self: SyncHubClients[C], groups: Iterable[str]) -> C: ...
+    def groups(self, groups: Iterable[str]) -> Any:
         """Members of several groups."""
-        return self._wrap(self._clients.groups(groups))
+        return SyncClientProxy(self._clients.groups(groups))
 
-    def group_except(self, group: str, connection_ids: Iterable[str]) -> SyncClientProxy:
+    @overload
+    def group_except(
+        self: SyncHubClients[UntypedClient], group: str, connection_ids: Iterable[str]
+    ) -> SyncClientProxy: ...
+    @overload
+    def group_except(self: SyncHubClients[C], group: str, connection_ids: Iterable[str]) -> C: ...
+    def group_except(self, group: str, connection_ids: Iterable[str]) -> Any:
         """Members of a group but the listed connections."""
-        return self._wrap(self._clients.group_except(group, connection_ids))
+        return SyncClientProxy(self._clients.group_except(group, connection_ids))
 
-    def user(self, user_id: str) -> SyncClientProxy:
+    @overload
+    def user(self: SyncHubClients[UntypedClient], user_id: str) -> SyncClientProxy: ...
+    @overload
+    def user(self: SyncHubClients[C], user_id: str) -> C: ...
+    def user(self, user_id: str) -> Any:
         """Every connection of a user."""
-        return self._wrap(self._clients.user(user_id))
+        return SyncClientProxy(self._clients.user(user_id))
 
-    def users(self, user_ids: Iterable[str]) -> SyncClientProxy:
+    @overload
+    def users(self: SyncHubClients[UntypedClient], user_ids: Iterable[str]) -> SyncClientProxy: ...
+    @overload
+    def users(self: SyncHubClients[C], user_ids: Iterable[str]) -> C: ...
+    def users(self, user_ids: Iterable[str]) -> Any:
         """Every connection of several users."""
-        return self._wrap(self._clients.users(user_ids))
+        return SyncClientProxy(self._clients.users(user_ids))
 
 
 class SyncGroupManager:
-    """The sync twin of `GroupManager`."""
+    """The sync twin of `GroupManager`: each change returns once it was applied."""
 
-    __slots__ = ("_groups", "_lifetime")
+    __slots__ = ("_groups",)
 
     def __init__(self, lifetime: HubLifetimeManager) -> None:
-        self._lifetime = lifetime
-        self._groups = GroupManager(lifetime)
+        self._groups = GroupManager(lifetime, sync=True)
 
     def add_to_group(self, connection_id: str, group: str) -> None:
         """Add a connection to a group."""
-        _run_sync(self._lifetime, self._groups.add_to_group(connection_id, group))
+        self._groups.add_to_group(connection_id, group)
 
     def remove_from_group(self, connection_id: str, group: str) -> None:
         """Remove a connection from a group."""
-        _run_sync(self._lifetime, self._groups.remove_from_group(connection_id, group))
+        self._groups.remove_from_group(connection_id, group)
 
 
-class SyncHubContext:
-    """Clients and groups of a hub, for sync code."""
+class SyncHubContext(Generic[ClientT]):
+    """Clients, groups and presence of a hub, for sync code."""
 
-    __slots__ = ("clients", "groups", "hub_cls")
+    __slots__ = ("clients", "groups", "hub_cls", "presence")
 
-    def __init__(self, hub_cls: type) -> None:
+    def __init__(self, hub_cls: type[Hub[ClientT]]) -> None:
+        hub_cls = _hub_class(hub_cls)
         lifetime = get_lifetime_manager(hub_cls)
         self.hub_cls = hub_cls
-        self.clients = SyncHubClients(lifetime)
+        self.clients: SyncHubClients[ClientT] = SyncHubClients(lifetime, client_calls(hub_cls))
         self.groups = SyncGroupManager(lifetime)
+        self.presence = SyncPresence(Presence(lifetime.hub_name), run_sync)
+
+    def close_connection(
+        self, connection_id: str, reason: str | None = None, allow_reconnect: bool = False
+    ) -> bool:
+        """Close a connection wherever it is; False when no worker holds it."""
+        return self.presence.close_connection(connection_id, reason, allow_reconnect)
 
 
-def get_sync_hub_context(hub_cls: type) -> SyncHubContext:
+def get_sync_hub_context(hub_cls: type[Hub[C]]) -> SyncHubContext[C]:
     """The sync hub context of `hub_cls` (WSGI views, management commands, task queues)."""
     return SyncHubContext(hub_cls)

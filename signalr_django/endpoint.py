@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .conf import HubOptions
+from .core import reach
 from .dispatch.handler import get_handler
 from .transports.http import serve_connection_request, serve_negotiate
 from .transports.websocket import serve_websocket
@@ -24,12 +25,14 @@ class HubEndpoint:
         from .dispatch.filtering import validate_filters
         from .dispatch.handler import register_endpoint
         from .dispatch.methods import describe_hub
+        from .typed import client_calls
 
         self.hub_cls = hub_cls
         self.route = route
         self.overrides = dict(overrides or {})
         describe_hub(hub_cls)  # configuration errors surface at start-up, not on first call
         validate_filters(hub_cls)  # likewise for hub filters that cannot be imported or made
+        client_calls(hub_cls)  # and for a client Protocol whose names clash with the proxies'
         register_endpoint(hub_cls, route, self.overrides)
 
     @property
@@ -39,6 +42,8 @@ class HubEndpoint:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Route by scope type and path."""
+        if not reach.serving:
+            reach.mark_serving()
         handler = get_handler(self.hub_cls, self.route)
         backplane = handler.lifetime.backplane
         if backplane is not None and not handler.forwarding_ready:

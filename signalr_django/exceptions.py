@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
+
 
 class HubException(Exception):
     """An error whose message is always sent to the client.
@@ -27,8 +29,12 @@ class MessageTooLargeError(ProtocolError):
     """A single inbound message exceeded the maximum receive size."""
 
 
-class HubConfigurationError(Exception):
-    """A hub class or setting is invalid (raised at start-up, never on the wire)."""
+class HubConfigurationError(ImproperlyConfigured):
+    """A hub class or setting is invalid (raised at start-up, never on the wire).
+
+    An `ImproperlyConfigured`, so code that handles Django's configuration errors
+    handles it too.
+    """
 
 
 class ConnectionNotFoundError(Exception):

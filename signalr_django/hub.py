@@ -12,26 +12,23 @@ from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 from urllib.parse import parse_qsl
 
-from typing_extensions import TypeVar as TypeVar_
-
-from .clients import HubCallerClients
+from .clients import ClientT, HubCallerClients, UntypedClient
 from .groups import GroupManager
 from .lifetime.manager import get_lifetime_manager
+from .typed import _calls as _client_calls
+from .typed import client_calls
 
 if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
+
     from .core.connection import HubConnection
+
+__all__ = ["ClientT", "Hub", "HubCallerContext", "UntypedClient", "hub_method"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-
-class UntypedClient:
-    """The client interface of a hub declared as plain `Hub`: any method name goes."""
-
-    def __getattr__(self, name: str) -> Any: ...
-
-
-# The client interface a hub declares as `Hub[ChatClient]` (see `signalr_django.typed`).
-ClientT = TypeVar_("ClientT", default=UntypedClient)
+_UNKNOWN: Any = object()
 
 
 class HubCallerContext:
@@ -48,9 +45,10 @@ class HubCallerContext:
         return self._connection.connection_id
 
     @property
-    def user(self) -> Any:
+    def user(self) -> AbstractBaseUser | AnonymousUser:
         """The Django user (`AnonymousUser` when not authenticated)."""
-        return self._connection.user
+        user: AbstractBaseUser | AnonymousUser = self._connection.user
+        return user
 
     @property
     def user_identifier(self) -> str | None:
@@ -109,6 +107,8 @@ class Hub(Generic[ClientT]):
     """Subclass this and add methods: every public method can be called by clients.
 
     Methods may be `async def` or plain `def` (run in a worker thread, so the ORM works).
+    `self.clients` and `self.groups` serve both: awaited in `async def`, called bare in
+    `def`, where each call returns once it took effect (`signalr_django.sent`).
     An async generator method streams its items to the client. Parameters annotated with
     types are converted from the wire values; an argument that does not fit fails that
     invocation with a binding error and leaves the connection open.
@@ -131,14 +131,24 @@ class Hub(Generic[ClientT]):
         self.context = context
 
     @cached_property
-    def clients(self) -> HubCallerClients:
-        """Clients of this hub, with `caller`, `others` and `others_in_group` for this call."""
-        lifetime = get_lifetime_manager(type(self))
-        return HubCallerClients(lifetime, self._connection.connection_id)
+    def clients(self) -> HubCallerClients[ClientT]:
+        """Clients of this hub, with `caller`, `others` and `others_in_group` for this call.
+
+        Typed as the hub's client Protocol for `Hub[ChatClient]`. Every call returns a
+        `Sent`: `await` it in an `async def` method; in a plain `def` method the call has
+        already been carried out when it returns (see `signalr_django.sent`).
+        """
+        hub_cls = type(self)
+        calls = _client_calls.get(hub_cls, _UNKNOWN)
+        if calls is _UNKNOWN:
+            calls = client_calls(hub_cls)
+        return HubCallerClients(
+            get_lifetime_manager(hub_cls), self._connection.connection_id, calls
+        )
 
     @cached_property
     def groups(self) -> GroupManager:
-        """Add and remove connections to and from groups."""
+        """Add and remove connections to and from groups (awaited, or done in `def`)."""
         return GroupManager(get_lifetime_manager(type(self)))
 
     async def on_connected(self) -> None:
@@ -146,6 +156,19 @@ class Hub(Generic[ClientT]):
 
     async def on_disconnected(self, exception: Exception | None) -> None:
         """Called once the connection ended; `exception` is why, None for a clean close."""
+
+    async def on_user_first_connected(self, user_id: str) -> None:
+        """Called when `user_id` goes from no connection to one on any worker of the hub.
+
+        Runs on the worker of that connection, bound to it (`self.context`), after its
+        `on_connected`. See docs/presence.md for how "any worker" is decided and its limits.
+        """
+
+    async def on_user_last_disconnected(self, user_id: str) -> None:
+        """Called when the last connection of `user_id` on any worker of the hub ended.
+
+        Runs on the worker of that connection, bound to it, after its `on_disconnected`.
+        """
 
 
 HUB_METHOD_ATTR = "_signalr_hub_method"

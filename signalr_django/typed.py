@@ -13,9 +13,12 @@ method sets another (a JavaScript handler registered as `"receiveMessage"`, say)
 
 from __future__ import annotations
 
+import inspect
 import typing
-from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, NamedTuple, TypeVar, overload
+
+from .exceptions import HubConfigurationError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -85,3 +88,66 @@ def client_methods(interface: type) -> dict[str, Callable[..., Any]]:
                 continue
             methods[attr] = value
     return methods
+
+
+def returns_value(func: Callable[..., Any]) -> bool:
+    """Whether a Protocol method asks for a client result rather than sending.
+
+    `-> Awaitable[None]` (or `-> None`, or no annotation) sends; `-> Awaitable[str]`, the
+    same with `Sent[...]`, or an `async def` returning a value is a client result.
+    """
+    try:
+        annotation = typing.get_type_hints(func).get("return")
+    except Exception:  # unresolvable forward reference: judge the annotation's text
+        raw = getattr(func, "__annotations__", {}).get("return")
+        if raw is None:
+            return False
+        text = str(raw).replace(" ", "")
+        return not (text == "None" or text.endswith("[None]"))
+    if not inspect.iscoroutinefunction(func):
+        origin = typing.get_origin(annotation)
+        if isinstance(origin, type) and issubclass(origin, Awaitable):
+            args = typing.get_args(annotation)
+            annotation = args[-1] if args else Any
+    return annotation is not None and annotation is not type(None)
+
+
+class ClientCall(NamedTuple):
+    """How a proxy carries out one Protocol method: its wire name, and send or result."""
+
+    wire_name: str
+    returns_value: bool
+
+
+# Attributes the client proxies have themselves: a Protocol method by one of these names
+# would be shadowed by them.
+RESERVED = frozenset({"send", "invoke", "connection_id"})
+
+
+_calls: dict[type, Mapping[str, ClientCall] | None] = {}
+
+
+def client_calls(hub_cls: type) -> Mapping[str, ClientCall] | None:
+    """The calls the proxies of `hub_cls` accept by Python name; None for untyped hubs.
+
+    Worked out once per hub class: each hub call builds its proxies from this table.
+    """
+    try:
+        return _calls[hub_cls]
+    except KeyError:
+        pass
+    interface = client_interface(hub_cls)
+    if interface is None:
+        _calls[hub_cls] = None
+        return None
+    calls: dict[str, ClientCall] = {}
+    for name, func in client_methods(interface).items():
+        if name in RESERVED:
+            raise HubConfigurationError(
+                f"{interface.__qualname__}.{name} clashes with the client proxies' own "
+                f"`{name}`: give the Python method another name and keep the wire name with "
+                f'@client_method(name="{wire_name(func)}").'
+            )
+        calls[name] = ClientCall(wire_name(func), returns_value(func))
+    _calls[hub_cls] = calls
+    return calls

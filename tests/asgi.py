@@ -70,6 +70,22 @@ from .testapp.hubs import FilterTestHub  # noqa: E402
 
 hubs.append(map_hub("hubs/filters", FilterTestHub))
 
+# A hub with a typed client interface (tests/e2e/test_typescript.py).
+from .testapp.typed_hubs import TypedChatHub  # noqa: E402
+
+hubs.append(map_hub("hubs/typed", TypedChatHub))
+
+# Presence hooks (tests/e2e/test_presence.py).
+from .testapp.hubs import PresenceHooksHub  # noqa: E402
+
+hubs.append(map_hub("hubs/presence", PresenceHooksHub))
+
+# Sync hub methods and typed clients (tests/e2e/test_sync_hub.py).
+from .testapp.sync_hubs import SyncTestHub, TypedTestHub  # noqa: E402
+
+hubs.append(map_hub("hubs/sync", SyncTestHub))
+hubs.append(map_hub("hubs/sync-typed", TypedTestHub))
+
 # Operations endpoints of each worker (tests/e2e/test_operations.py): plain ASGI apps.
 from django.urls import path  # noqa: E402
 

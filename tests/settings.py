@@ -41,13 +41,21 @@ SIGNALR = {
     "CORS_ALLOWED_ORIGINS": ["http://cors.example"],
     # Counters for the Prometheus endpoint (tests/e2e/test_operations.py).
     "METRICS": os.environ.get("SIGNALR_TEST_METRICS") == "1",
+    # The REST management API (tests/unit/test_rest_*.py, tests/e2e/test_rest_api.py).
+    "REST_API": {
+        "ACCESS_KEY": "rest-api-test-key",
+        "HUBS": {"caps": "tests.testapp.hubs.CapsHub", "Test": "tests.testapp.hubs.TestHub"},
+    },
 }
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
-        "signalr_django": {"handlers": ["console"], "level": "WARNING"},
+        "signalr_django": {
+            "handlers": ["console"],
+            "level": os.environ.get("SIGNALR_TEST_LOG_LEVEL", "WARNING"),
+        },
         # The connection lifecycle log, on demand (tests/e2e/test_operations.py).
         "signalr_django.connections": {
             "level": os.environ.get("SIGNALR_TEST_CONNECTION_LOG", "WARNING")

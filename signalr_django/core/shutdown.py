@@ -8,7 +8,11 @@ SHUTDOWN_DRAIN_TIMEOUT), so clients with automatic reconnect move to another wor
 
 How the drain gets to run first depends on the server:
 
-- Daphne: a "before shutdown" trigger on Twisted's reactor (`install`, at start-up).
+- Daphne: Twisted's SIGTERM and SIGINT handlers are wrapped once the reactor runs (as for
+  uvicorn below), so the drain runs before Twisted starts shutting down: Daphne's own
+  "before shutdown" step cancels every application instance still running, which would
+  otherwise race the drain. A "before shutdown" trigger drains too, for a reactor stopped
+  by other means.
 - Servers that speak the ASGI lifespan protocol (uvicorn): lifespan's shutdown event comes
   only after the server closed every connection, too late. At `lifespan.startup`
   (`signalr_django.lifespan`) the process's SIGTERM and SIGINT handlers, which the server
@@ -47,9 +51,17 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    from ..server.daphne import before_shutdown
+    from ..server.daphne import before_shutdown, call_when_running
 
     _installed = before_shutdown(drain)
+    if _installed:
+        # Twisted installs its signal handlers as the reactor starts, before this runs.
+        call_when_running(_install_daphne_signal_drain)
+
+
+def _install_daphne_signal_drain() -> None:
+    if not install_signal_drain(sweep=False):
+        logger.info("No SIGTERM/SIGINT handler of Twisted to wrap; draining at reactor stop")
 
 
 def is_draining() -> bool:
@@ -68,28 +80,59 @@ def _close_all() -> int:
     return len(connections) + len(close_raw_connections())
 
 
-async def drain(timeout: float | None = None) -> int:
-    """Close every connection of this process (hubs allowing reconnects); returns how many."""
-    from ..conf import global_options
+def _connections_left() -> bool:
     from ..lifetime.manager import _managers
     from ..raw.handler import connection_count as raw_count
+    from ..server.daphne import open_websockets
+
+    return bool(any(m.connections for m in _managers.values()) or raw_count() or open_websockets())
+
+
+async def drain(timeout: float | None = None) -> int:
+    """Hand every client over to other workers; returns how many connections were closed.
+
+    In this order, so that no client told to reconnect can land here again: refuse new
+    connections (`is_draining`), close the listening sockets (Daphne), withdraw the load
+    report (the WSGI site's negotiate redirect stops choosing this worker), and only then
+    close every connection with a Close that allows reconnecting. Returns as soon as the
+    last connection is gone, or at `timeout` (SHUTDOWN_DRAIN_TIMEOUT).
+    """
+    from ..conf import global_options
+    from ..server.daphne import closing_http, stop_listening
     from . import load
 
     global _draining
+    started = not _draining
     _draining = True
     if timeout is None:
         timeout = global_options().SHUTDOWN_DRAIN_TIMEOUT
-    await load.stop()  # no report may offer this worker again while it drains
-    count = _close_all()  # connection handlers get a normal close: nothing to say
+    if started:
+        logger.info("Draining: new connections are refused")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while loop.time() < deadline and (
-        any(m.connections for m in _managers.values()) or raw_count()
-    ):
+    stop_listening()
+    # No report may offer this worker again while it drains; a cache that does not answer
+    # (a redirect could not read it either) must not keep the clients waiting for long.
+    from ..presence import registry
+
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout / 2):
+            await load.stop()
+            await registry.stop()  # queries across workers stop waiting for this one
+    while closing_http() and loop.time() < deadline:
+        await asyncio.sleep(0.005)  # kept-alive connections end before clients reconnect
+    count = _close_all()  # connection handlers get a normal close: nothing to say
+    while loop.time() < deadline and _connections_left():
         await asyncio.sleep(0.02)
     if count:
         logger.info("Closed %d connection(s) for shutdown", count)
+    if _connections_left():
+        logger.warning("Drain timeout (%.1f s): closing what is left", timeout)
     return count
+
+
+# What a client that reaches a draining process is told (HTTP 503 with Retry-After).
+DRAINING = b"This server is shutting down; retry on another server."
 
 
 Handler = Callable[[int, FrameType | None], Any]
@@ -105,8 +148,9 @@ class SignalDrain:
     server still accepts after the drain are closed the same way until `stop`.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, sweep: bool = True) -> None:
         self.loop = loop
+        self.sweep = sweep
         self.started = False
         self.forwarded = False
         self._drain: asyncio.Task[None] | None = None
@@ -131,10 +175,12 @@ class SignalDrain:
     async def _drain_then(self, previous: Handler, signum: int) -> None:
         from ..conf import global_options
         from ..server.outbound import all_flushed
+        from ..server.uvicorn import stop_listening
 
         timeout = global_options().SHUTDOWN_DRAIN_TIMEOUT
         started = self.loop.time()
         try:
+            stop_listening(previous)  # uvicorn's own shutdown would close it only after
             await drain(timeout)
             await all_flushed(max(0.0, timeout - (self.loop.time() - started)))
         except Exception:
@@ -143,7 +189,8 @@ class SignalDrain:
             if not self.forwarded:
                 self.forwarded = True
                 previous(signum, None)
-        self._latecomers = self.loop.create_task(self._close_latecomers())
+        if self.sweep:
+            self._latecomers = self.loop.create_task(self._close_latecomers())
 
     async def _close_latecomers(self) -> None:
         while True:
@@ -162,19 +209,25 @@ class SignalDrain:
 _signal_drain: SignalDrain | None = None
 
 
-def install_signal_drain() -> bool:
+def install_signal_drain(sweep: bool = True) -> bool:
     """Wrap the server's SIGTERM and SIGINT handlers so the drain runs first (idempotent).
 
-    Only handlers installed with `signal.signal` (uvicorn's) are wrapped; a signal left to
-    Python's defaults is not taken over. False when nothing was wrapped (not the main
-    thread, or no server handler to call afterwards).
+    Only handlers installed with `signal.signal` (uvicorn's, Twisted's) are wrapped; a
+    signal left to Python's defaults is not taken over. False when nothing was wrapped (not
+    the main thread, or no server handler to call afterwards). `sweep` keeps closing
+    connections the server still accepts after the drain (uvicorn listens until its own
+    handler runs; Daphne's sockets are closed by the drain itself).
     """
     global _signal_drain
     if _signal_drain is not None:
         return True
     if threading.current_thread() is not threading.main_thread():
         return False
-    drainer = SignalDrain(asyncio.get_running_loop())
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # Twisted runs its start-up callbacks before its asyncio loop
+        loop = asyncio.get_event_loop()
+    drainer = SignalDrain(loop, sweep)
     wrapped = False
     for signum in (signal.SIGTERM, signal.SIGINT):
         previous = signal.getsignal(signum)

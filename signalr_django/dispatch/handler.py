@@ -22,6 +22,7 @@ from ..filters.base import HubLifetimeContext
 from ..hub import HubCallerContext
 from ..lifetime.manager import get_lifetime_manager
 from ..metrics import counters
+from ..presence.hooks import tracker_for
 from ..protocol import Close, HubProtocol, TransferFormat, get_protocol
 from ..protocol.handshake import parse_handshake
 from . import errors
@@ -155,6 +156,9 @@ class HubConnectionHandler:
             raise ConnectionRefused(Close(error), exc) from exc
         finally:
             current_scope.reset(token)
+        tracker = tracker_for(self.hub_cls)
+        if tracker is not None:
+            tracker.connected(connection)
 
     async def receive(self, connection: HubConnection, records: list[Any]) -> None:
         """Decode and dispatch framed records; raises ProtocolError or ClientClosed.
@@ -210,6 +214,9 @@ class HubConnectionHandler:
         # it leaves the lifetime manager (no await between): a scrape sees them once.
         counters.METRICS.fold_traffic(connection)
         await self.lifetime.on_disconnected(connection)
+        tracker = tracker_for(self.hub_cls)
+        if tracker is not None:
+            tracker.disconnected(connection)
         self._remember_ended(connection.connection_id)
         lifecycle.closed(connection, lifecycle.disconnect_reason(connection, exc))
 
@@ -237,6 +244,11 @@ def register_endpoint(hub_cls: type, route: str, overrides: dict[str, Any]) -> H
         )
     _endpoints[key] = dict(overrides)
     return options
+
+
+def mapped_endpoints() -> list[tuple[type, str, dict[str, Any]]]:
+    """Every (hub class, route, options) mapped in this process so far (system checks)."""
+    return [(hub_cls, route, dict(o)) for (hub_cls, route), o in list(_endpoints.items())]
 
 
 def get_handler(hub_cls: type, route: str = "") -> HubConnectionHandler:

@@ -8,6 +8,10 @@ receiving process fans it out to its local connections with the records already 
 for every protocol. This is what ASP.NET Core's Redis backplane does, on the channel layer a
 Django project already configures.
 
+Sends (`broadcast`) also go into a short per-hub history in Redis when the layer allows it
+(`history.py`): a worker whose subscriber connection comes back reads what it missed while
+it was resubscribing, so a send acknowledged to its sender is not lost in that gap.
+
 Requests that need an answer (a group change for a connection held elsewhere, a client
 result, a long-polling request that reached the wrong worker) carry the requester's worker
 channel and an id; the owner answers on that channel.
@@ -24,6 +28,7 @@ from typing import Any
 
 from ..exceptions import BackplaneError
 from ..metrics.counters import METRICS
+from .history import RedisHistory, counters, id_after
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +61,16 @@ class Backplane:
         self._start_lock: asyncio.Lock | None = None
         self._joined: dict[str, int] = {}
         self.streams: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+        # Delivery across resubscriptions (see history.py): the last history id delivered
+        # per hub, the hubs whose live sends are ignored until their mark arrives (value:
+        # the mark's token), the hubs waiting for a first mark, and the task sending marks.
+        self.history: RedisHistory | None = None
+        self._watching = False
+        self._cursors: dict[str, str] = {}
+        self._syncing: dict[str, str] = {}
+        self._baselines: dict[str, str] = {}
+        self._marked: asyncio.Event | None = None
+        self._marker: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -73,12 +88,16 @@ class Backplane:
                 self._task = self._loop.create_task(self._receive_loop())
                 if self.refresh_interval:
                     self._refresher = self._loop.create_task(self._refresh_loop())
+            if self.history is not None and not self._watching:
+                self._watching = self.history.watch(self._on_reconnect)
         assert self.channel is not None
         return self.channel
 
     async def stop(self) -> None:
         """Stop receiving (tests; a server process simply exits)."""
-        tasks = [t for t in (self._refresher, self._repair, self._task) if t is not None]
+        tasks = [
+            t for t in (self._refresher, self._repair, self._marker, self._task) if t is not None
+        ]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -149,6 +168,8 @@ class Backplane:
             try:
                 await self._bounded(self.refresh())
                 logger.info("Backplane group memberships restored")
+                # Groups subscribed only now may have missed sends: catch up on them too.
+                self._resync(list(self.hubs))
                 return
             except BackplaneError:
                 delay = min(delay * 2, 5.0)
@@ -195,6 +216,26 @@ class Backplane:
         message["o"] = await self.start()
         METRICS.count_publish()
         await self._bounded(self.layer.group_send(group, message))
+
+    async def broadcast(self, hub_key: str, group: str, message: dict[str, Any]) -> None:
+        """Send a hub message to every worker in `group`: one Redis call.
+
+        With a history, the message is also kept in the hub's history, so a worker that was
+        resubscribing when it was published still gets it (see history.py).
+        """
+        history = self.history
+        if history is None:
+            await self.publish(group, message)
+            return
+        message["o"] = await self.start()
+        METRICS.count_publish()
+        await self._bounded(history.publish(hub_key, history.group_channel(group), message))
+
+    def track(self, hub_key: str) -> None:
+        """Start following the history of a hub served here (from its first mark)."""
+        if self.history is not None and hub_key not in self._cursors:
+            self._baselines.setdefault(hub_key, uuid.uuid4().hex)
+            self._ensure_marker()
 
     async def request(
         self, group: str, message: dict[str, Any], timeout: float | None = None
@@ -263,6 +304,11 @@ class Backplane:
 
     async def _handle(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
+        if kind == "signalr.send" and "s" in message and not self._accept(message):
+            return
+        if kind == "signalr.mark":
+            await self._on_mark(message)
+            return
         if kind == "signalr.reply":
             future = self._pending.get(message.get("i", ""))
             if future is not None and not future.done():
@@ -276,6 +322,135 @@ class Backplane:
         handler = self.handlers.get(kind or "")
         if handler is not None:
             await handler(message)
+
+    # -- delivery across resubscriptions -------------------------------------------------
+
+    def _accept(self, message: dict[str, Any]) -> bool:
+        """Whether a live send with a history id is to be delivered now.
+
+        Not while its hub is resynchronising (the catch-up delivers it in order), and not
+        twice (the catch-up already did).
+        """
+        hub = message.get("h", "")
+        if hub not in self.hubs:
+            return True
+        if hub in self._syncing:
+            return False
+        sid = str(message["s"])
+        cursor = self._cursors.get(hub)
+        if cursor is not None and not id_after(sid, cursor):
+            return False
+        self._cursors[hub] = sid
+        return True
+
+    def _on_reconnect(self, connection: Any) -> None:
+        """The subscriber connection came back (its SUBSCRIBEs were just resent)."""
+        logger.info("Backplane subscriber reconnected; catching up on missed messages")
+        self._resync(list(self.hubs))
+
+    def _resync(self, hubs: list[str]) -> None:
+        if self.history is None or not hubs:
+            return
+        token = uuid.uuid4().hex
+        for hub in hubs:
+            if hub in self._cursors:
+                self._syncing[hub] = token
+            else:
+                self._baselines[hub] = token
+        self._ensure_marker()
+
+    def _ensure_marker(self) -> None:
+        if self._marker is None or self._marker.done():
+            self._marker = asyncio.get_running_loop().create_task(self._mark_loop())
+
+    async def _mark_loop(self) -> None:
+        """Publish marks until every hub waiting for one has received it.
+
+        A mark sent before Redis applied the resent SUBSCRIBEs never arrives, and Redis may
+        fail again meanwhile: so marks are sent again after a while, with backoff.
+        """
+        delay = 0.5
+        while self._syncing or self._baselines:
+            history = self.history
+            assert history is not None
+            if self._marked is None:
+                self._marked = asyncio.Event()
+            self._marked.clear()
+            try:
+                channel = await self.start()
+                for hub, token in [*self._syncing.items(), *self._baselines.items()]:
+                    mark = {"type": "signalr.mark", "h": hub, "t": token, "o": channel}
+                    await self._bounded(history.publish(hub, channel, mark))
+            except BackplaneError:
+                logger.debug("Sending backplane marks failed; retrying", exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            try:
+                while self._syncing or self._baselines:
+                    self._marked.clear()
+                    await asyncio.wait_for(self._marked.wait(), max(delay, 1.0))
+            except TimeoutError:
+                delay = min(delay * 2, 5.0)
+
+    async def _on_mark(self, message: dict[str, Any]) -> None:
+        hub = str(message.get("h", ""))
+        token = message.get("t")
+        sid = str(message.get("s", ""))
+        if not sid or message.get("o") != self.channel:
+            return
+        if self._syncing.get(hub) == token:
+            cursor = self._cursors.get(hub)
+            if cursor is not None:
+                if not id_after(sid, cursor):
+                    # Ids are Redis's clock: a history recreated by a Redis whose clock is
+                    # behind the old one starts lower. Read it all up to the mark.
+                    logger.warning("Backplane history ids went backwards; reading it all")
+                    cursor = "0-0"
+                try:
+                    await self._catch_up(hub, cursor, sid)
+                except BackplaneError:
+                    logger.warning("Reading the backplane history failed; retrying")
+                    return  # the mark loop sends another mark
+            del self._syncing[hub]
+            self._cursors[hub] = sid
+        else:
+            if self._baselines.get(hub) == token:
+                del self._baselines[hub]
+            elif hub in self._syncing:
+                return  # a mark of an earlier round: the current round's mark follows
+            if id_after(sid, self._cursors.get(hub)):
+                self._cursors[hub] = sid
+        if self._marked is not None:
+            self._marked.set()
+
+    async def _catch_up(self, hub: str, after: str, before: str) -> None:
+        """Deliver the hub's sends published between two ids, in order."""
+        assert self.history is not None
+        entries, trimmed = await self._bounded(self.history.read(hub, after, before))
+        if trimmed:
+            counters["gaps"] += 1
+            logger.warning(
+                "Backplane history too short: sends published while this worker was "
+                "resubscribing were trimmed before it could read them and are lost here "
+                "(raise BACKPLANE_HISTORY_LENGTH)"
+            )
+        handler = self.handlers.get("signalr.send")
+        replayed = 0
+        for sid, entry in entries:
+            if entry.get("type") != "signalr.send" or entry.get("o") == self.channel:
+                continue
+            entry["s"] = sid
+            self._cursors[hub] = sid
+            replayed += 1
+            if handler is not None:
+                try:
+                    await handler(entry)
+                except Exception:
+                    logger.exception("Error processing a recovered backplane message")
+        counters["recovered"] += replayed
+        if replayed:
+            logger.info("Backplane: %d sends recovered after resubscribing", replayed)
 
 
 def layer_is_local(layer: Any) -> bool:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from .backplane import Backplane, layer_is_local
+from .history import attach
 
 _backplane: Backplane | None = None
 _resolved = False
@@ -41,6 +42,7 @@ def default_backplane() -> Backplane | None:
         # The classic Redis layer forgets memberships after `group_expiry` seconds.
         refresh = min(options.GROUP_REFRESH_INTERVAL, expiry / 2)
     _backplane = Backplane(layer, options.BACKPLANE_TIMEOUT, refresh)
+    _backplane.history = attach(layer, options.BACKPLANE_HISTORY_LENGTH)
     return _backplane
 
 

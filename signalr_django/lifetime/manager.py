@@ -69,6 +69,7 @@ class HubLifetimeManager:
         if self.backplane is not None and not self._registered:
             self._registered = True
             await self.backplane.join(names.all_group(self.key))
+            self.backplane.track(self.key)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -366,7 +367,7 @@ class HubLifetimeManager:
         if exclude:
             body["x"] = list(exclude)
         body["p"] = message.all_payloads()
-        await backplane.publish(group, body)
+        await backplane.broadcast(self.key, group, body)
 
     # -- messages from other workers -------------------------------------------------------
 

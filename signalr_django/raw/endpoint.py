@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..conf import HubOptions
+from ..core import reach
 from .connection import ConnectionHandler
 from .handler import RawConnectionHandler, validate
 
@@ -48,6 +49,8 @@ class ConnectionEndpoint:
         from ..transports.http import serve_connection_request, serve_negotiate
         from ..transports.websocket import serve_websocket
 
+        if not reach.serving:
+            reach.mark_serving()
         handler = self.handler
         backplane = handler.lifetime.backplane
         if backplane is not None and not handler.forwarding_ready:

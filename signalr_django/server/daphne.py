@@ -9,7 +9,9 @@ project reaches for them:
 - Twisted's TCP transport under it: the bytes it still buffers (`dataBuffer`, `offset`,
   `_tempDataLen`) are the connection's outbound queue, `pauseProducing`/`resumeProducing`
   stop and restart reading, and a frame can go straight to the socket when nothing waits;
-- the reactor's start and shutdown hooks (load reports, graceful drain).
+- the reactor's start and shutdown hooks (load reports, graceful drain);
+- for the drain, Daphne's listening ports among the reactor's readers (closed first), its
+  server's connection table, and Twisted's HTTP channels behind kept-alive connections.
 
 Every such attribute is checked when a connection starts (`websocket_outbound`); when one
 is missing (a Daphne or Twisted upgrade renamed it) the connection falls back to the generic
@@ -22,6 +24,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -38,6 +41,9 @@ PROTOCOL_ATTRIBUTES = ("sendMessage", "sendPreparedMessage", "factory", "STATE_O
 TRANSPORT_ATTRIBUTES = ("dataBuffer", "offset", "_tempDataLen", "pauseProducing", "resumeProducing")
 
 _warned = False
+
+# The WebSocket protocols behind this package's connections, for the drain (`open_websockets`).
+_websockets: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def server_protocol(send: Any) -> Any:
@@ -219,6 +225,7 @@ def websocket_outbound(send: Any) -> DaphneWebSocketOutbound | None:
     except (AttributeError, TypeError):
         _warn_once("transport")
         return None
+    _websockets.add(protocol)
     return DaphneWebSocketOutbound(protocol, transport)
 
 
@@ -261,3 +268,126 @@ def before_shutdown(coroutine: Callable[[], Awaitable[Any]]) -> bool:
 
     reactor.addSystemEventTrigger("before", "shutdown", trigger)
     return True
+
+
+def _listening_ports(reactor: Any) -> list[Any]:
+    """Daphne's listening ports (TCP, UNIX or adopted descriptors) among the reactor's readers."""
+    try:
+        from daphne.http_protocol import HTTPFactory
+        from twisted.internet.interfaces import IListeningPort
+    except ImportError:  # pragma: no cover - Twisted comes with Daphne
+        return []
+    return [
+        reader
+        for reader in reactor.getReaders()
+        if IListeningPort.providedBy(reader)
+        and isinstance(getattr(reader, "factory", None), HTTPFactory)
+    ]
+
+
+# The Daphne servers whose ports were closed, for `close_idle_http`.
+_servers: list[Any] = []
+# Idle HTTP connections being closed by the drain, for `closing_http`.
+_closing: list[Any] = []
+
+
+def stop_listening() -> int:
+    """Close Daphne's listening sockets now; how many (0 when not under Daphne).
+
+    Twisted only closes them in the "during shutdown" phase, after every "before" trigger
+    (the drain among them) has finished: until then the kernel keeps completing handshakes
+    on the port, so a client told to reconnect comes straight back to this process, and a
+    replacement cannot bind the port. Closing them first sends new connections elsewhere:
+    a proxy sees "connection refused" and tries its next upstream, a replacement process can
+    bind the port at once (Twisted listens with SO_REUSEADDR), and a socket shared with other
+    processes (`--fd`, systemd socket activation) stays open in them, which take every new
+    connection from its queue. Connections already accepted are not affected.
+    """
+    reactor = _reactor()
+    if reactor is None or not hasattr(reactor, "getReaders"):
+        return 0
+    ports = _listening_ports(reactor)
+    for port in ports:
+        server = getattr(port.factory, "server", None)
+        if server is not None and server not in _servers:
+            _servers.append(server)
+        port.stopListening()
+    if ports:
+        logger.info(
+            "Stopped listening on %d socket(s) and closed %d idle HTTP connection(s) to drain",
+            len(ports),
+            close_idle_http(),
+        )
+    return len(ports)
+
+
+def close_idle_http() -> int:
+    """End Daphne's kept-alive HTTP connections; how many were idle and closed now.
+
+    A client (or proxy) that kept a connection alive would send its next request, the
+    reconnect's negotiate among them, over it to this process even after the listening
+    socket is closed, and be refused. Idle connections are closed at once, so the client
+    opens a new one (which goes elsewhere); those with a request in progress stop being
+    persistent, so they close once their response is complete (as Go's `Shutdown` does).
+    """
+    reactor = _reactor()
+    if reactor is None or not hasattr(reactor, "getReaders"):
+        return 0
+    try:
+        from twisted.internet import tcp
+        from twisted.web.http import HTTPChannel
+    except ImportError:  # pragma: no cover - Twisted comes with Daphne
+        return 0
+    for server in _servers:
+        for protocol in list(getattr(server, "connections", {})):
+            channel = getattr(protocol, "channel", None)
+            if isinstance(channel, HTTPChannel):
+                channel.persistent = False
+    closed = 0
+    for reader in reactor.getReaders():
+        if not isinstance(reader, tcp.Server):
+            continue
+        reader = cast(Any, reader)  # Twisted's transports are untyped
+        channel = getattr(getattr(reader, "protocol", None), "_channel", None)
+        if (
+            isinstance(channel, HTTPChannel)
+            and not channel.requests
+            and not getattr(channel, "_handlingRequest", True)
+        ):
+            reader.loseConnection()
+            _closing.append(reader)
+            closed += 1
+    return closed
+
+
+def closing_http() -> int:
+    """Idle HTTP connections `close_idle_http` ended whose socket is not closed yet.
+
+    Twisted closes a socket on its next loop iteration, while the drain writes its Close
+    messages straight to the WebSockets: the drain waits for these first, so that a client
+    sees its idle connection end before it is told to reconnect, and does not reuse it.
+    """
+    _closing[:] = [transport for transport in _closing if transport.connected]
+    return len(_closing)
+
+
+def open_websockets() -> int:
+    """This package's Daphne WebSockets whose socket is still open (closing handshake pending).
+
+    The drain waits for these so that every client completes its clean close (code 1000)
+    before the reactor drops the remaining sockets, which a client reports as code 1006.
+    Only connections served by this package count: a project's own Channels consumers,
+    which nothing closes, must not hold the drain until its timeout.
+    """
+    count = 0
+    for protocol in list(_websockets):
+        closed = getattr(protocol, "STATE_CLOSED", None)
+        if closed is not None and protocol.state != closed:
+            count += 1
+    return count
+
+
+def reactor_running() -> bool:
+    """Whether Daphne's reactor runs in this process (it then serves connections)."""
+    reactor = _reactor()
+    return bool(reactor is not None and getattr(reactor, "running", False))

@@ -31,9 +31,12 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 async def startup() -> None:
     """What a server start needs: load reports and the signal drain."""
-    from ..core import load, shutdown
+    from ..core import load, reach, shutdown
+    from ..presence import registry
 
+    reach.mark_serving()
     load.start()
+    registry.start()
     if not shutdown.install_signal_drain():
         logger.info(
             "No SIGTERM/SIGINT handler of the server to run after the graceful drain; "
@@ -45,9 +48,11 @@ async def shutdown() -> None:
     """The server closed every connection: stop the latecomer sweep and the load reports."""
     from ..core import load
     from ..core import shutdown as drain
+    from ..presence import registry
 
     await drain.stop_signal_drain()
     await load.stop()
+    await registry.stop()
 
 
 async def lifespan(scope: Scope, receive: Receive, send: Send) -> None:

@@ -19,7 +19,7 @@ from ..auth import AUTH_EXPIRES, authentication_expiry
 from ..conf import HubOptions
 from ..core import lifecycle
 from ..core.load import over_limit
-from ..core.shutdown import is_draining
+from ..core.shutdown import DRAINING, is_draining
 from ..server import QueuedOutbound, response_backlog
 from . import forwarding, ownership
 from .hooks import negotiate_headers
@@ -55,7 +55,6 @@ logger = logging.getLogger(__name__)
 NO_CONNECTION = b"No Connection with that ID"
 REFUSED = b"The connection handler refused the connection."
 AT_LIMIT = b"This server is at its connection limit; retry later or on another server."
-DRAINING = b"This server is shutting down; retry later or on another server."
 RETRY_AFTER = b"5"
 NO_CACHE = [(b"pragma", b"no-cache"), (b"expires", b"Thu, 01 Jan 1970 00:00:00 GMT")]
 LONG_POLL_TIMEOUT = 90.0
@@ -122,6 +121,11 @@ async def serve_negotiate(
     if method != "POST":
         await respond(send, 405, b"Method Not Allowed", headers=[(b"allow", b"POST"), *cors])
         return
+    if is_draining():
+        # Before authenticating: nothing here may cost a shutting-down worker work.
+        lifecycle.refused(scope, hub_cls, NEGOTIATE, "draining", "the worker is shutting down")
+        await respond(send, 503, DRAINING, headers=[(b"retry-after", RETRY_AFTER), *cors])
+        return
     try:
         user = await authenticate(scope, options)
     except AuthenticationFailed as exc:
@@ -138,10 +142,6 @@ async def serve_negotiate(
             await respond(
                 send, 401, b"Unauthorized", headers=[(b"www-authenticate", b"Bearer"), *cors]
             )
-        return
-    if is_draining():
-        lifecycle.refused(scope, hub_cls, NEGOTIATE, "draining", "the worker is shutting down")
-        await respond(send, 503, DRAINING, headers=[(b"retry-after", RETRY_AFTER), *cors])
         return
     if over_limit():
         lifecycle.refused(scope, hub_cls, NEGOTIATE, "limit", "MAX_CONNECTIONS reached")
@@ -327,6 +327,10 @@ async def serve_connection_request(
             return
         if options.CLOSE_ON_AUTHENTICATION_EXPIRATION and AUTH_EXPIRES not in scope:
             scope[AUTH_EXPIRES] = await authentication_expiry(scope, user)
+        if is_draining():
+            lifecycle.refused(scope, handler.hub_cls, requested, "draining", "shutting down")
+            await respond(send, 503, DRAINING, headers=[(b"retry-after", RETRY_AFTER), *cors])
+            return
         if over_limit():
             lifecycle.refused(scope, handler.hub_cls, requested, "limit", "MAX_CONNECTIONS reached")
             await respond(send, 503, AT_LIMIT, headers=[(b"retry-after", RETRY_AFTER), *cors])

@@ -23,7 +23,7 @@ from ..core import lifecycle
 from ..core.connection import HubConnection
 from ..core.load import over_limit
 from ..core.logs import safe_id
-from ..core.shutdown import is_draining
+from ..core.shutdown import DRAINING, is_draining
 from ..dispatch.dispatcher import ClientClosed
 from ..dispatch.handler import ConnectionRefused, ServerShutdown
 from ..dispatch.session import HandshakeFailed, HubSession
@@ -32,7 +32,7 @@ from ..protocol import Sequence, TransferFormat
 from ..server import QueuedOutbound, websocket_outbound
 from ..server.outbound import Outbound
 from . import ownership
-from .http import AT_LIMIT, DRAINING
+from .http import AT_LIMIT
 from .http_connection import get_http_manager
 from .negotiate import new_connection_id, read_connection_token, user_key
 from .security import AuthenticationFailed, authenticate, hub_allows, origin_allowed
@@ -70,6 +70,10 @@ async def serve_websocket(
     if event["type"] != "websocket.connect":
         return
     hub_cls = handler.hub_cls
+    if is_draining():
+        lifecycle.refused(scope, hub_cls, TRANSPORT, "draining", "the worker is shutting down")
+        await _refuse_unavailable(scope, send, DRAINING)  # not even a resumption: all leave
+        return
     if "WebSockets" not in options.TRANSPORTS:
         lifecycle.refused(scope, hub_cls, TRANSPORT, "transport", "WebSockets not enabled")
         await _reject(send)
@@ -91,13 +95,9 @@ async def serve_websocket(
     if options.CLOSE_ON_AUTHENTICATION_EXPIRATION:
         scope[AUTH_EXPIRES] = await authentication_expiry(scope, user)
     token = _query_id(scope)
-    if is_draining():
-        lifecycle.refused(scope, hub_cls, TRANSPORT, "draining", "the worker is shutting down")
-        await _refuse_at_limit(scope, send, DRAINING)
-        return
     if over_limit() and not (token and _resumable(handler, token, user)):
         lifecycle.refused(scope, hub_cls, TRANSPORT, "limit", "MAX_CONNECTIONS reached")
-        await _refuse_at_limit(scope, send)
+        await _refuse_unavailable(scope, send, AT_LIMIT)
         return
     resumed: HubSession | None = None
     stateful = False
@@ -324,7 +324,7 @@ def _resumable(handler: EndpointHandler, token: str, user: Any) -> bool:
     return verified is not None and verified.public_id(token) in handler.resumable
 
 
-async def _refuse_at_limit(scope: dict[str, Any], send: Any, body: bytes = AT_LIMIT) -> None:
+async def _refuse_unavailable(scope: dict[str, Any], send: Any, body: bytes) -> None:
     """503 with Retry-After where the server supports ASGI's WebSocket denial responses;
     Daphne only lets an application refuse an upgrade with 403."""
     if "websocket.http.response" in scope.get("extensions", {}):

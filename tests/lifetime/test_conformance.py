@@ -22,11 +22,12 @@ from signalr_django.core.connection import HubConnection
 from signalr_django.core.results import ClientResultError, ConnectionGoneError
 from signalr_django.exceptions import ConnectionNotFoundError
 from signalr_django.lifetime.backplane import Backplane
+from signalr_django.lifetime.history import attach
 from signalr_django.lifetime.manager import HubLifetimeManager
 from signalr_django.protocol import Completion, JsonHubProtocol
 from tests.redis_server import redis_url
 
-BACKENDS = ["in-memory layer", "redis pub/sub", "redis classic"]
+BACKENDS = ["in-memory layer", "redis pub/sub", "redis pub/sub + history", "redis classic"]
 
 
 class ConformanceHub:
@@ -77,7 +78,7 @@ def make_layer(backend: str, redis: str, shared: list[Any]) -> Any:
     prefix = shared[0] if shared else f"conformance{uuid.uuid4().hex[:8]}"
     if not shared:
         shared.append(prefix)
-    if backend == "redis pub/sub":
+    if backend.startswith("redis pub/sub"):
         from channels_redis.pubsub import RedisPubSubChannelLayer
 
         return RedisPubSubChannelLayer(hosts=[redis], prefix=prefix)
@@ -96,6 +97,10 @@ async def workers(
     backplanes = [
         Backplane(make_layer(request.param, redis, shared), request_timeout=1.0) for _ in range(2)
     ]
+    if request.param.endswith("history"):
+        for backplane in backplanes:
+            backplane.history = attach(backplane.layer, 1000)
+            assert backplane.history is not None
     managers = (
         HubLifetimeManager("tests.ConformanceHub", backplanes[0]),
         HubLifetimeManager("tests.ConformanceHub", backplanes[1]),

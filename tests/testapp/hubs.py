@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import decimal
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any, Literal
 
 from signalr_django import Hub, HubException, authorize, hub_method
 from signalr_django.core.results import ClientResultError, ConnectionGoneError
+from signalr_django.core.shutdown import is_draining
 
 EVENTS: list[str] = []
 
@@ -29,6 +31,7 @@ class TestHub(Hub):
 
     async def on_connected(self) -> None:
         self.context.items["joined"] = dt.datetime.now(dt.UTC)
+        self.context.items["draining"] = is_draining()
         if self.context.query.get("refuse") == "1":
             raise HubException("refused by on_connected")
 
@@ -46,6 +49,14 @@ class TestHub(Hub):
 
     async def void_method(self) -> None:
         return None
+
+    async def worker(self) -> dict[str, Any]:
+        """Which process holds this connection, and whether it was draining at connect."""
+        return {
+            "pid": os.getpid(),
+            "url": os.environ.get("SIGNALR_WORKER_URL", ""),
+            "drainingAtConnect": self.context.items.get("draining"),
+        }
 
     async def connection_info(self) -> dict[str, Any]:
         ctx = self.context
@@ -410,3 +421,28 @@ class FilterTestHub(Hub):
 
     async def echo(self, value: Any) -> Any:
         return value
+
+
+class PresenceHooksHub(Hub):
+    """Tells every client when a user comes online or goes offline across workers."""
+
+    options = {"USER_ID_PROVIDER": "tests.testapp.hubs.query_user_id"}
+
+    async def on_user_first_connected(self, user_id: str) -> None:
+        await self.clients.all.send("Presence", "online", user_id)
+
+    async def on_user_last_disconnected(self, user_id: str) -> None:
+        await self.clients.all.send("Presence", "offline", user_id)
+
+    async def online(self, user_id: str) -> dict[str, Any]:
+        """Asks every worker from inside a worker (the async hub context)."""
+        from signalr_django import get_hub_context
+
+        answer = await get_hub_context(PresenceHooksHub).presence.user_online(user_id)
+        return answer.as_dict()
+
+    async def kick(self, connection_id: str) -> bool:
+        from signalr_django import get_hub_context
+
+        ctx = get_hub_context(PresenceHooksHub)
+        return await ctx.close_connection(connection_id, reason="Kicked")

@@ -27,6 +27,7 @@ from signalr_django.protocol import (
     JsonHubProtocol,
     StreamInvocation,
 )
+from signalr_django.testing import HubCommunicator, HubInvocationError
 from signalr_django.users import load_provider
 
 RELEASE: dict[str, asyncio.Event] = {}
@@ -217,28 +218,27 @@ async def test_pending_client_results_over_the_cap_fail_the_call(client: FakeCli
     assert len(client.invocations()) == 3
 
 
-async def test_groups_per_connection_and_name_length(client: FakeClient) -> None:
-    await client.send(Invocation("Join", ["a"], "j1"))
-    await client.send(Invocation("Join", ["b"], "j2"))
-    await client.send(Invocation("Join", ["a"], "j3"))  # already a member: no new place
-    await client.send(Invocation("Join", ["c"], "j4"))
-    await client.send(Invocation("Join", ["x" * 9], "j5"))
-    for i in range(1, 4):
-        assert "error" not in await client.completion(f"j{i}")
-    assert (await client.completion("j4"))["error"] == (
-        "An unexpected error occurred invoking 'Join' on the server. LimitExceededError: "
-        "The connection is in too many groups (limit 2, setting MAXIMUM_GROUPS_PER_CLIENT)."
-    )
-    assert (await client.completion("j5"))["error"].endswith(
-        "The group name is too long (limit 8, setting MAXIMUM_GROUP_NAME_LENGTH)."
-    )
-    assert client.connection.group_names == {"a", "b"}
-    await client.send(Invocation("Leave", ["a"], "l1"))
-    await client.send(Invocation("Join", ["c"], "j6"))
-    assert "error" not in await client.completion("j6")
-    assert client.connection.group_names == {"b", "c"}
-    manager = get_lifetime_manager(CapsHub)
-    assert "x" * 9 not in manager.groups and "a" not in manager.groups
+async def test_groups_per_connection_and_name_length() -> None:
+    async with HubCommunicator(CapsHub) as comm:
+        for group in ("a", "b", "a"):  # the second "a" takes no new place
+            await comm.invoke("Join", group)
+        with pytest.raises(HubInvocationError) as too_many:
+            await comm.invoke("Join", "c")
+        assert too_many.value.message == (
+            "An unexpected error occurred invoking 'Join' on the server. LimitExceededError: "
+            "The connection is in too many groups (limit 2, setting MAXIMUM_GROUPS_PER_CLIENT)."
+        )
+        with pytest.raises(HubInvocationError) as too_long:
+            await comm.invoke("Join", "x" * 9)
+        assert too_long.value.message.endswith(
+            "The group name is too long (limit 8, setting MAXIMUM_GROUP_NAME_LENGTH)."
+        )
+        assert comm.connection.group_names == {"a", "b"}
+        await comm.invoke("Leave", "a")
+        await comm.invoke("Join", "c")
+        assert comm.connection.group_names == {"b", "c"}
+        manager = get_lifetime_manager(CapsHub)
+        assert "x" * 9 not in manager.groups and "a" not in manager.groups
 
 
 async def test_a_huge_number_for_a_float_is_a_binding_error(

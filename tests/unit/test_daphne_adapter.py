@@ -122,3 +122,37 @@ async def test_adapter_falls_back_and_warns_when_an_attribute_is_gone(
         outbound = websocket_outbound(_daphne_send(protocol))
     assert isinstance(outbound, QueuedOutbound)
     assert "lacks attributes" in caplog.text
+
+
+def test_the_drain_finds_what_it_closes() -> None:
+    """What the drain reads: Daphne's factory and server table, Twisted's HTTP channels."""
+    import inspect
+
+    from daphne.http_protocol import HTTPFactory, WebRequest
+    from daphne.server import Server
+    from twisted.internet.interfaces import IListeningPort
+    from twisted.web.http import HTTPChannel, _GenericHTTPChannelProtocol
+
+    assert IListeningPort.implementedBy(tcp.Port)
+    assert "self.server = server" in inspect.getsource(HTTPFactory.__init__)
+    assert "self.connections = {}" in inspect.getsource(Server.run)
+    from daphne.ws_protocol import WebSocketProtocol
+
+    assert hasattr(WebSocketProtocol, "STATE_CLOSED")
+    assert "self.channel" in inspect.getsource(WebRequest)
+    channel = HTTPChannel()
+    for name in ("requests", "_handlingRequest", "persistent"):
+        assert hasattr(channel, name), name
+    built = HTTPFactory(object()).buildProtocol(("127.0.0.1", 1))
+    assert isinstance(built, _GenericHTTPChannelProtocol)
+    assert isinstance(built._channel, HTTPChannel)
+    source = inspect.getsource(HTTPChannel.requestDone)
+    assert "if self.persistent:" in source and "self.loseConnection()" in source
+
+
+def test_the_drain_closes_nothing_outside_daphne() -> None:
+    """Without Daphne's reactor the drain's Daphne steps do nothing."""
+    assert adapter.stop_listening() == 0
+    assert adapter.close_idle_http() == 0
+    assert adapter.closing_http() == 0
+    assert adapter.open_websockets() == 0

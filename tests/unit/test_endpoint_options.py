@@ -51,14 +51,14 @@ class OtherHub(Hub):
         ({"TRANSPORTS": ["Carrier pigeon"]}, "Bad value ['Carrier pigeon'] for TRANSPORTS"),
         ({"TRANSPORTS": []}, "Bad value [] for TRANSPORTS"),
         ({"KEEP_ALIVE_INTERVAL": "fast"}, "Bad value 'fast' for KEEP_ALIVE_INTERVAL"),
-        ({"KEEP_ALIVE_INTERVAL": -1}, "expected a number of seconds >= 0"),
-        ({"MAXIMUM_RECEIVE_MESSAGE_SIZE": 1.5}, "expected a whole number >= 0"),
+        ({"KEEP_ALIVE_INTERVAL": -1}, "expected a number of seconds > 0"),
+        ({"MAXIMUM_RECEIVE_MESSAGE_SIZE": 1.5}, "expected a whole number >= 1"),
         ({"ENABLE_DETAILED_ERRORS": 1}, "expected True or False"),
         ({"ALLOWED_ORIGINS": "http://a"}, "expected a list of strings"),
         ({"AUTHORIZE": "yes"}, "Bad value 'yes' for AUTHORIZE"),
         ({"AUTHORIZE": {"permissions": "app.x"}}, "must be a list of permission names"),
         ({"AUTHORIZE": {"test": 3}}, "must be callable"),
-        ({"NEGOTIATE_RESPONSE_HOOK": 3}, "expected a callable or its dotted path"),
+        ({"NEGOTIATE_RESPONSE_HOOK": 3}, "expected a callable or a dotted import path"),
     ],
 )
 def test_map_hub_refuses_bad_options_at_once(options: dict[str, Any], message: str) -> None:

@@ -19,7 +19,7 @@ from signalr_django.checks import check_settings
 from signalr_django.conf import clear_cache, hub_options
 from signalr_django.core.connection import HubConnection
 from signalr_django.dispatch.filtering import hub_filters
-from signalr_django.dispatch.handler import ConnectionRefused, get_handler
+from signalr_django.dispatch.handler import get_handler
 from signalr_django.exceptions import HubConfigurationError
 from signalr_django.filters import (
     ConnectedNext,
@@ -32,8 +32,14 @@ from signalr_django.filters import (
     RateLimitFilter,
 )
 from signalr_django.hub import HubCallerContext
-from signalr_django.protocol import Completion, Invocation, JsonHubProtocol, StreamInvocation
+from signalr_django.protocol import Invocation, JsonHubProtocol
 from signalr_django.server import Outbound
+from signalr_django.testing import (
+    ClientStream,
+    ConnectionClosed,
+    HubCommunicator,
+    HubInvocationError,
+)
 
 TRACE: list[str] = []
 IDS = itertools.count()
@@ -215,11 +221,9 @@ def fresh() -> Iterator[None]:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[Client]:
-    fake = Client(FilteredHub)
-    await fake.handler.connected(fake.connection)
-    yield fake
-    await fake.handler.disconnected(fake.connection, None)
+async def client() -> AsyncIterator[HubCommunicator]:
+    async with HubCommunicator(FilteredHub) as comm:
+        yield comm
 
 
 async def test_call_next_runs_the_method_with_the_context() -> None:
@@ -233,8 +237,8 @@ async def test_call_next_runs_the_method_with_the_context() -> None:
     class SpiedHub(FilteredHub):
         filters = [Spy()]
 
-    spied = Client(SpiedHub, "spy1")
-    assert (await spied.call("Echo", {"a": 1}))["result"] == {"a": 1}
+    async with HubCommunicator(SpiedHub, connection_id="spy1") as spied:
+        assert await spied.invoke("Echo", {"a": 1}) == {"a": 1}
     (context,) = seen
     assert isinstance(context.hub, SpiedHub)
     assert context.context is spied.connection.caller_context
@@ -244,36 +248,38 @@ async def test_call_next_runs_the_method_with_the_context() -> None:
     assert context.arguments == [{"a": 1}]
 
 
-async def test_short_circuit(client: Client) -> None:
-    assert (await client.call("Cached"))["result"] == "from the filter"
+async def test_short_circuit(client: HubCommunicator) -> None:
+    assert await client.invoke("Cached") == "from the filter"
     assert "cached ran" not in CALLS
 
 
-async def test_replace_arguments_in_place_or_by_copy(client: Client) -> None:
-    assert (await client.call("Echo", "replace me"))["result"] == "replaced"
+async def test_replace_arguments_in_place_or_by_copy(client: HubCommunicator) -> None:
+    assert await client.invoke("Echo", "replace me") == "replaced"
     assert CALLS == [("echo", "replaced")]
-    assert (await client.call("Add", 1, 2))["result"] == 30
+    assert await client.invoke("Add", 1, 2) == 30
 
 
-async def test_replace_result(client: Client) -> None:
-    assert (await client.call("Double", 21))["result"] == 42
+async def test_replace_result(client: HubCommunicator) -> None:
+    assert await client.invoke("Double", 21) == 42
 
 
-async def test_map_exceptions_to_a_message_for_the_caller(client: Client) -> None:
-    completion = await client.call("Boom")
-    assert completion["error"] == (
+async def test_map_exceptions_to_a_message_for_the_caller(client: HubCommunicator) -> None:
+    with pytest.raises(HubInvocationError) as failed:
+        await client.invoke("Boom")
+    assert failed.value.message == (
         "An unexpected error occurred invoking 'Boom' on the server. HubException: mapped: hidden"
     )
 
 
-async def test_attribute_based_filter_reads_the_hub_method(client: Client) -> None:
-    completion = await client.call("Secret")
-    assert completion["error"].endswith("HubException: secret is switched off")
-    assert (await client.call("Echo", 1))["result"] == 1
+async def test_attribute_based_filter_reads_the_hub_method(client: HubCommunicator) -> None:
+    with pytest.raises(HubInvocationError) as refused:
+        await client.invoke("Secret")
+    assert refused.value.message.endswith("HubException: secret is switched off")
+    assert await client.invoke("Echo", 1) == 1
 
 
-async def test_sync_methods_are_wrapped_too(client: Client) -> None:
-    assert (await client.call("SyncEcho", "x"))["result"] == "sync:x"
+async def test_sync_methods_are_wrapped_too(client: HubCommunicator) -> None:
+    assert await client.invoke("SyncEcho", "x") == "sync:x"
     assert CALLS == [("sync", "x")]
     assert TRACE[-2:] == ["hub>", "<hub"]
 
@@ -282,14 +288,14 @@ async def test_global_filters_run_first_then_the_hubs_in_listed_order() -> None:
     """The first listed is outermost: it sees the call first and the result last."""
     with override_settings(SIGNALR={"HUB_FILTERS": [Tracing("g1"), Tracing("g2")]}):
         clear_cache()
-        fake = Client(FilteredHub, "order1")
-        await fake.handler.connected(fake.connection)
+        comm = HubCommunicator(FilteredHub)
+        await comm.connect()
         assert TRACE == ["connect g1>", "connect g2>", "connect hub>", "hub on_connected"]
         TRACE.clear()
-        assert (await fake.call("Echo", 5))["result"] == 5
+        assert await comm.invoke("Echo", 5) == 5
         assert TRACE == ["g1>", "g2>", "hub>", "<hub", "<g2", "<g1"]
         TRACE.clear()
-        await fake.handler.disconnected(fake.connection, None)
+        await comm.disconnect()
         assert TRACE == [
             "disconnect g1> None",
             "disconnect g2> None",
@@ -304,13 +310,10 @@ async def test_global_filters_run_first_then_the_hubs_in_listed_order() -> None:
     assert TRACE == ["hub>", "<hub"]
 
 
-async def test_streams_filter_sees_obtaining_the_stream(client: Client) -> None:
+async def test_streams_filter_sees_obtaining_the_stream(client: HubCommunicator) -> None:
     """The filter wraps the call returning the stream; it may replace the iterator."""
     TRACE.clear()
-    await client.send(StreamInvocation("s1", "Numbers", [3]))
-    await client.completion("s1")
-    items = [m["item"] for m in client.sent if m.get("type") == 2]
-    assert items == [0, 100, 200]
+    assert await client.stream("Numbers", 3).collect() == [0, 100, 200]
     assert TRACE == ["hub>", "<hub"]  # once, around obtaining the stream, not per item
 
 
@@ -322,14 +325,14 @@ async def test_a_filter_refusing_a_stream_fails_it_like_an_invocation() -> None:
     class RefusingHub(FilteredHub):
         filters = [NoStreams()]
 
-    fake = Client(RefusingHub, "ns1")
-    await fake.send(StreamInvocation("s1", "Numbers", [3]))
-    completion = await fake.completion("s1")
-    assert completion["error"] == (
-        "An unexpected error occurred invoking 'Numbers' on the server. "
-        "HubException: no streams today"
-    )
-    assert not fake.connection.streams_out
+    async with HubCommunicator(RefusingHub) as comm:
+        with pytest.raises(HubInvocationError) as refused:
+            await comm.stream("Numbers", 3).collect()
+        assert refused.value.message == (
+            "An unexpected error occurred invoking 'Numbers' on the server. "
+            "HubException: no streams today"
+        )
+        assert not comm.connection.streams_out
 
 
 async def test_client_to_server_streams_reach_the_filter_as_stream_objects() -> None:
@@ -343,14 +346,13 @@ async def test_client_to_server_streams_reach_the_filter_as_stream_objects() -> 
     class UploadHub(FilteredHub):
         filters = [Spy()]
 
-    from signalr_django.protocol import StreamItem
-
-    fake = Client(UploadHub, "up1")
-    await fake.send(Invocation("Total", [], "t1", stream_ids=["u1"]))
-    await fake.send(StreamItem("u1", 4))
-    await fake.send(StreamItem("u1", 5))
-    await fake.send(Completion("u1"))
-    assert (await fake.completion("t1"))["result"] == 9
+    async with HubCommunicator(UploadHub) as comm:
+        upload = ClientStream()
+        total = asyncio.create_task(comm.invoke("Total", upload))
+        await upload.send(4)
+        await upload.send(5)
+        await upload.complete()
+        assert await total == 9
     assert len(seen) == 1 and hasattr(seen[0], "__aiter__")
 
 
@@ -364,24 +366,17 @@ async def test_on_connected_filter_raising_refuses_the_connection_like_the_hub()
     class GatedHub(FilteredHub):
         filters = [Gate()]
 
-    by_filter = Client(GatedHub, "gate1", b"blocked=1")
-    with pytest.raises(ConnectionRefused) as refused_by_filter:
-        await by_filter.handler.connected(by_filter.connection)
-    await by_filter.handler.disconnected(by_filter.connection, refused_by_filter.value)
+    with pytest.raises(ConnectionClosed) as by_filter:
+        await HubCommunicator(GatedHub, query={"blocked": "1"}).connect()
     assert "hub on_connected" not in TRACE
+    with pytest.raises(ConnectionClosed) as by_hub:
+        await HubCommunicator(GatedHub, query={"refuse": "1"}).connect()
 
-    by_hub = Client(GatedHub, "gate2", b"refuse=1")
-    with pytest.raises(ConnectionRefused) as refused_by_hub:
-        await by_hub.handler.connected(by_hub.connection)
-    await by_hub.handler.disconnected(by_hub.connection, refused_by_hub.value)
-
-    close_filter = by_filter.handler.close_for(refused_by_filter.value)
-    close_hub = by_hub.handler.close_for(refused_by_hub.value)
-    assert (
-        close_filter.error == "Connection closed with an error. HubException: blocked by the filter"
+    assert by_filter.value.error == (
+        "Connection closed with an error. HubException: blocked by the filter"
     )
-    assert close_hub.error == "Connection closed with an error. HubException: refused by the hub"
-    assert close_filter.allow_reconnect == close_hub.allow_reconnect is False
+    assert by_hub.value.error == "Connection closed with an error. HubException: refused by the hub"
+    assert by_filter.value.allow_reconnect == by_hub.value.allow_reconnect is False
     # Neither refused connection ran on_disconnected (as in ASP.NET Core).
     assert not any(entry.startswith("hub on_disconnected") for entry in TRACE)
 
@@ -394,11 +389,9 @@ async def test_on_connected_filter_may_skip_the_hub() -> None:
     class SkippingHub(FilteredHub):
         filters = [Skip()]
 
-    fake = Client(SkippingHub, "skip1")
-    await fake.handler.connected(fake.connection)
-    assert TRACE == ["skipped"]
-    assert (await fake.call("Echo", "still works"))["result"] == "still works"
-    await fake.handler.disconnected(fake.connection, None)
+    async with HubCommunicator(SkippingHub) as comm:
+        assert TRACE == ["skipped"]
+        assert await comm.invoke("Echo", "still works") == "still works"
 
 
 async def test_on_disconnected_sees_the_exception_and_failures_are_contained(
@@ -541,24 +534,25 @@ async def test_rate_limit_filter_refuses_excess_calls_per_connection() -> None:
     class LimitedHub(PlainHub):
         filters = [limiter]
 
-    first, second = Client(LimitedHub, "rl1"), Client(LimitedHub, "rl2")
-    results = [await first.call("Echo", i) for i in range(5)]
-    assert [r.get("result") for r in results] == [0, 1, 2, None, None]
-    assert results[3]["error"] == (
+    async def outcome(comm: HubCommunicator, value: Any) -> Any:
+        """The result, or the error text of a refused call."""
+        try:
+            return await comm.invoke("Echo", value)
+        except HubInvocationError as exc:
+            return exc.message
+
+    refused = (
         "An unexpected error occurred invoking 'Echo' on the server. HubException: "
         "Rate limit exceeded: at most 2 calls per second (bursts of 3); try again later."
     )
-    assert (await second.call("Echo", "own bucket"))["result"] == "own bucket"
-    clock.now += 0.5  # one token back at 2 a second
-    assert (await first.call("Echo", "again"))["result"] == "again"
-    assert "error" in await first.call("Echo", "too soon")
-    clock.now += 100  # refills to the burst, no further
-    assert [("error" in await first.call("Echo", i)) for i in range(4)] == [
-        False,
-        False,
-        False,
-        True,
-    ]
+    async with HubCommunicator(LimitedHub) as first, HubCommunicator(LimitedHub) as second:
+        assert [await outcome(first, i) for i in range(5)] == [0, 1, 2, refused, refused]
+        assert await outcome(second, "own bucket") == "own bucket"
+        clock.now += 0.5  # one token back at 2 a second
+        assert await outcome(first, "again") == "again"
+        assert await outcome(first, "too soon") == refused
+        clock.now += 100  # refills to the burst, no further
+        assert [await outcome(first, i) for i in range(4)] == [0, 1, 2, refused]
 
 
 def test_rate_limit_filter_validates_its_arguments() -> None:
