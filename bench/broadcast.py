@@ -68,6 +68,7 @@ class Target:
     sender_path: str
     description: str
     pooled: bool = False  # pass channels_redis ``max_connections`` (Settings.pool)
+    metrics: bool = False  # SIGNALR["METRICS"] on (BENCH_METRICS=1)
 
     def command(self, port: int, redis_url: str, prefix: str) -> list[str]:
         """The server's command line for ``port``."""
@@ -87,6 +88,8 @@ class Target:
             env["BENCH_REDIS_URL"] = redis_url
         if self.pooled:
             env["BENCH_REDIS_MAX_CONNECTIONS"] = str(pool)
+        if self.metrics:
+            env["BENCH_METRICS"] = "1"
         return env
 
 
@@ -133,6 +136,16 @@ TARGETS: dict[str, Target] = {
             HUB,
             "BroadcastHub, classic layer, max_connections raised",
             pooled=True,
+        ),
+        Target(
+            "hub-pubsub-metrics",
+            "hub",
+            "daphne",
+            "pubsub",
+            HUB,
+            HUB,
+            "BroadcastHub, pub/sub layer, metrics on",
+            metrics=True,
         ),
         Target(
             "consumer-redis-pool",

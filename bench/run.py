@@ -45,6 +45,7 @@ class Target:
     kind: str  # "daphne", "uvicorn" or "bare"
     path: str
     description: str
+    metrics: bool = False  # SIGNALR["METRICS"] on (BENCH_METRICS=1)
 
     def command(self, port: int) -> list[str]:
         """The server's command line for ``port``."""
@@ -60,6 +61,9 @@ TARGETS: dict[str, Target] = {
     for t in (
         Target("hub", "daphne", "/hubs/echo", "signalr_django EchoHub on Daphne"),
         Target("hub-uvicorn", "uvicorn", "/hubs/echo", "signalr_django EchoHub on uvicorn"),
+        Target(
+            "hub-metrics", "daphne", "/hubs/echo", "EchoHub on Daphne, metrics on", metrics=True
+        ),
         Target("consumer", "daphne", "/ws/consumer", "plain Channels consumer on Daphne"),
         Target("bare", "bare", "/hubs/echo", "bare websockets server (Python ceiling)"),
     )
@@ -69,7 +73,7 @@ if common.baseline_root() is not None:  # BENCH_BASELINE: the same hub from anot
         "hub-base", "daphne", "/hubs/echo", "EchoHub of the BENCH_BASELINE checkout"
     )
 SCENARIOS = ("echo", "idle")
-ONLY_ON_REQUEST = ("hub-uvicorn",)  # measured with --only
+ONLY_ON_REQUEST = ("hub-uvicorn", "hub-metrics")  # measured with --only
 
 
 @dataclass(frozen=True)
@@ -137,7 +141,10 @@ def server_process(target: Target, log_path: Path) -> Iterator[tuple[int, int]]:
     /proc/<pid> accounts for exactly the process that serves the connections.
     """
     cwd = common.baseline_root() if target.name.endswith("-base") else None
-    with common.servers(target.command, [log_path], common.django_env(), cwd) as [server]:
+    env = common.django_env()
+    if target.metrics:
+        env["BENCH_METRICS"] = "1"
+    with common.servers(target.command, [log_path], env, cwd) as [server]:
         yield server
 
 

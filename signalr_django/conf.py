@@ -94,6 +94,11 @@ class HubOptions:
     # it may append (name, value) pairs to `headers` (cookies for a load balancer's affinity,
     # a CSRF cookie). A callable or its dotted path; it may be async.
     NEGOTIATE_RESPONSE_HOOK: Any = None
+    # Count messages, invocations, disconnect reasons and backplane traffic for the
+    # Prometheus view (`signalr_django.metrics`, extra `metrics`). Off by default: the hot
+    # paths then pay one attribute check. Gauges (connections, queued bytes) are read at
+    # scrape time and work either way.
+    METRICS: bool = False
     # The REST management API (signalr_django.rest, docs/rest-api.md): None (off) or a dict
     # {"ACCESS_KEY": str or list of str (HS256 keys; several while rotating),
     #  "HUBS": {"chat": "myapp.hubs.ChatHub"} (REST name -> hub class or dotted path),
@@ -217,6 +222,7 @@ PROCESS_WIDE = frozenset(
         "LOAD_REPORT_INTERVAL",
         "MAXIMUM_USER_ID_LENGTH",
         "MAX_CONNECTIONS",
+        "METRICS",
         "QUERY_TIMEOUT",
         "REST_API",
         "SHUTDOWN_DRAIN_TIMEOUT",

@@ -276,6 +276,9 @@ SCHEMA: dict[str, Spec] = {
     "CLOSE_ON_AUTHENTICATION_EXPIRATION": flag(
         "close a connection once its token or session expires"
     ),
+    "METRICS": flag(
+        "count traffic, invocations and disconnect reasons for the Prometheus endpoint"
+    ),
     "REST_API": Spec(
         lambda value: value is None or isinstance(value, dict),
         "None or a dict with ACCESS_KEY and HUBS",

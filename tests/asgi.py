@@ -86,8 +86,22 @@ from .testapp.sync_hubs import SyncTestHub, TypedTestHub  # noqa: E402
 hubs.append(map_hub("hubs/sync", SyncTestHub))
 hubs.append(map_hub("hubs/sync-typed", TypedTestHub))
 
+# Operations endpoints of each worker (tests/e2e/test_operations.py): plain ASGI apps.
+from django.urls import path  # noqa: E402
+
+from signalr_django import health  # noqa: E402
+from signalr_django.metrics.views import metrics  # noqa: E402
+
+operations = [
+    path("metrics", metrics),
+    path("health/live", health.live),
+    path("health/ready", health.ready),
+]
+
 routes = {
-    "http": AuthMiddlewareStack(URLRouter([*hubs, *http_only, re_path(r"", django_asgi_app)])),
+    "http": AuthMiddlewareStack(
+        URLRouter([*operations, *hubs, *http_only, re_path(r"", django_asgi_app)])
+    ),
     "websocket": AuthMiddlewareStack(URLRouter(hubs)),
     # Servers other than Daphne: load reports and the graceful drain (Daphne ignores it).
     "lifespan": lifespan,

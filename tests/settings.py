@@ -39,6 +39,8 @@ SILENCED_SYSTEM_CHECKS = ["signalr.W002"]
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 SIGNALR = {
     "CORS_ALLOWED_ORIGINS": ["http://cors.example"],
+    # Counters for the Prometheus endpoint (tests/e2e/test_operations.py).
+    "METRICS": os.environ.get("SIGNALR_TEST_METRICS") == "1",
     # The REST management API (tests/unit/test_rest_*.py, tests/e2e/test_rest_api.py).
     "REST_API": {
         "ACCESS_KEY": "rest-api-test-key",
@@ -53,6 +55,10 @@ LOGGING = {
         "signalr_django": {
             "handlers": ["console"],
             "level": os.environ.get("SIGNALR_TEST_LOG_LEVEL", "WARNING"),
+        },
+        # The connection lifecycle log, on demand (tests/e2e/test_operations.py).
+        "signalr_django.connections": {
+            "level": os.environ.get("SIGNALR_TEST_CONNECTION_LOG", "WARNING")
         },
         "django.request": {"handlers": ["console"], "level": "ERROR"},
     },

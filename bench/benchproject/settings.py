@@ -82,6 +82,10 @@ def _channel_layers() -> dict[str, dict[str, object]]:
 
 CHANNEL_LAYERS = _channel_layers()
 
+# The `*-metrics` targets count for the Prometheus endpoint (BENCH_METRICS=1); the others
+# run with the package's default, off.
+SIGNALR = {"METRICS": os.environ.get("BENCH_METRICS") == "1"}
+
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from ..metrics.counters import METRICS
 from ..protocol import (
     CancelInvocation,
     Close,
@@ -64,9 +65,12 @@ class HubConnection:
         "aborted",
         "active_invocations",
         "auth_expires",
+        "bytes_received",
+        "bytes_sent",
         "caller_context",
         "client_pinged",
         "close_message",
+        "close_reason",
         "connection_id",
         "detached",
         "group_names",
@@ -74,6 +78,8 @@ class HubConnection:
         "items",
         "last_ping_sent",
         "last_received",
+        "messages_received",
+        "messages_sent",
         "options",
         "outbound",
         "pending_results",
@@ -119,6 +125,16 @@ class HubConnection:
         self.aborted = False
         self._abort_callback: Callable[[], None] | None = None
         self.close_message: Close | None = None
+        # Why the server ended it (see `abort`); the disconnect reason in logs and metrics.
+        self.close_reason: str | None = None
+        # Traffic read and written one record at a time, counted only with
+        # SIGNALR["METRICS"] (plain slot increments); the collector sums them at scrape
+        # time, and the totals of ended connections (and fan-outs) are in
+        # `metrics.counters`.
+        self.messages_received = 0
+        self.bytes_received = 0
+        self.messages_sent = 0
+        self.bytes_sent = 0
         now = time.monotonic()
         self.last_received = now
         self.last_ping_sent = now
@@ -151,6 +167,9 @@ class HubConnection:
         """
         if self._closed or (trackable and self.aborted):
             return  # after an abort only the Close (not trackable) still goes out
+        if METRICS.enabled:
+            self.messages_sent += 1
+            self.bytes_sent += len(payload)
         reconnect = self.reconnect
         if reconnect is not None:
             if trackable:
@@ -163,7 +182,11 @@ class HubConnection:
             self._over_cap(pending)
 
     def deliver(self, message: SerializedMessage) -> bool:
-        """Queue a message shared by many recipients; True when this client is behind."""
+        """Queue a message shared by many recipients; True when this client is behind.
+
+        Not counted here for the metrics: the fan-out counts its deliveries once (see
+        `HubLifetimeManager._fan_out`), which costs less than an update per recipient.
+        """
         if self._closed or self.aborted:
             return False
         if self.reconnect is not None:
@@ -192,7 +215,9 @@ class HubConnection:
                 queued,
                 limit,
             )
-            self.abort(slow_consumer_close(self.options, limit))
+            METRICS.count_slow_client(self.hub_cls)
+            METRICS.count_limit("OUTBOUND_BUFFER_LIMIT")
+            self.abort(slow_consumer_close(self.options, limit), "slow_client")
         return pending > DRAIN_THRESHOLD
 
     def send_nowait(self, message: HubMessage) -> None:
@@ -259,11 +284,16 @@ class HubConnection:
         """Set what `abort` does for this transport (interrupt its read loop)."""
         self._abort_callback = callback
 
-    def abort(self, close: Close | None = None) -> None:
-        """End the connection from the server side; `close` is the Close message to send."""
+    def abort(self, close: Close | None = None, reason: str = "server_aborted") -> None:
+        """End the connection from the server side; `close` is the Close message to send.
+
+        `reason` says why, for the lifecycle log and `signalr_disconnects_total` (one of
+        `metrics.counters.DISCONNECT_REASONS`).
+        """
         if self.aborted:
             return
         self.aborted = True
+        self.close_reason = reason
         self.close_message = close if close is not None else Close()
         if self.reconnect is not None and self.detached:
             self.reconnect.clear()  # nobody will resume it: free the replay buffer now

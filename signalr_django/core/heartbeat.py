@@ -80,7 +80,7 @@ class Heartbeat:
             if expires is not None and wall >= expires:
                 # ASP.NET Core (CloseOnAuthenticationExpiration) ends such a connection with
                 # a Close without an error that lets the client reconnect (and sign in again).
-                connection.abort(AUTH_EXPIRED)
+                connection.abort(AUTH_EXPIRED, "auth_expired")
                 continue
             options = connection.options
             if (
@@ -92,7 +92,8 @@ class Heartbeat:
                 if options.ENABLE_DETAILED_ERRORS:
                     detail = f" TimeoutException: {CLIENT_TIMEOUT_DETAIL}"
                 connection.abort(
-                    Close(f"Connection closed with an error.{detail}", allow_reconnect=True)
+                    Close(f"Connection closed with an error.{detail}", allow_reconnect=True),
+                    "timeout",
                 )
                 continue
             if (

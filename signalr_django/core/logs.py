@@ -56,6 +56,17 @@ class RateLimitedLog:
         self, kind: str, message: str, *args: Any, target: logging.Logger | None = None
     ) -> bool:
         """Log `message % args` at WARNING unless `kind` used up its lines; True if written."""
+        return self.log(logging.WARNING, kind, message, *args, target=target)
+
+    def log(
+        self,
+        level: int,
+        kind: str,
+        message: str,
+        *args: Any,
+        target: logging.Logger | None = None,
+    ) -> bool:
+        """Log `message % args` at `level` unless `kind` used up its lines; True if written."""
         now = self.clock()
         window = self._windows.get(kind)
         suppressed = 0
@@ -69,9 +80,10 @@ class RateLimitedLog:
         window.written += 1
         log = target or logger
         if suppressed:
-            log.warning(message + " (%d more %r warnings suppressed)", *args, suppressed, kind)
+            word = "warnings" if level == logging.WARNING else "lines"
+            log.log(level, f"{message} (%d more %r {word} suppressed)", *args, suppressed, kind)
         else:
-            log.warning(message, *args)
+            log.log(level, message, *args)
         return True
 
     def reset(self) -> None:

@@ -76,7 +76,7 @@ def _close_all() -> int:
 
     connections = [c for m in _managers.values() for c in list(m.connections.values())]
     for connection in connections:
-        connection.abort(Close(allow_reconnect=True))
+        connection.abort(Close(allow_reconnect=True), "shutdown")
     return len(connections) + len(close_raw_connections())
 
 

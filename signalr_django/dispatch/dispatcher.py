@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
+from time import perf_counter
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -34,6 +35,7 @@ from ..core.results import ConnectionGoneError, InvocationScope, current_scope
 from ..core.streams import UploadStream
 from ..exceptions import BindingError, HubException, LimitExceededError, ProtocolError
 from ..filters.base import HubInvocationContext, InvokeNext
+from ..metrics.counters import METRICS, MethodStats
 from ..protocol import (
     Ack,
     CancelInvocation,
@@ -96,6 +98,8 @@ class HubDispatcher:
         # None while no filter wraps invocations, so invocations call the method directly.
         self.filters: FilterPipeline | None = None
         self.invoke_chains: dict[Callable[..., Any], InvokeNext] | None = None
+        # Per-method invocation statistics (SIGNALR["METRICS"]), by method name.
+        self.stats: dict[str, MethodStats] = {}
 
     def use_filters(self, filters: tuple[Any, ...]) -> None:
         """Chain `filters` (outermost first) around this hub's methods and lifecycle hooks."""
@@ -155,11 +159,14 @@ class HubDispatcher:
         descriptor = self.methods.get(normalize(target))
         detailed = connection.options.ENABLE_DETAILED_ERRORS
         if descriptor is None:
+            if METRICS.enabled:  # the client's target is not a label: unbounded
+                METRICS.count_invocation(connection.hub_cls, UNKNOWN_METHOD, "not_found", -1.0)
             if invocation_id:
                 error = f"{errors.bind_failed(target)} HubException: {errors.METHOD_DOES_NOT_EXIST}"
                 await connection.send(Completion(invocation_id, error))
             return
         if descriptor.is_stream != streaming:
+            _count_refused(connection, descriptor, "bind_error")
             if invocation_id:
                 text = (
                     errors.non_streaming_mismatch(target)
@@ -170,6 +177,7 @@ class HubDispatcher:
             return
         stream_ids = message.stream_ids or ()
         if len(stream_ids) != descriptor.stream_count:
+            _count_refused(connection, descriptor, "bind_error")
             if invocation_id:
                 text = (
                     f"{errors.invoke_failed(target)} HubException: Client sent "
@@ -181,6 +189,7 @@ class HubDispatcher:
         if descriptor.authorization is not None and not await check_requirement(
             connection.user, descriptor.authorization
         ):
+            _count_refused(connection, descriptor, "unauthorized")
             if invocation_id:
                 await connection.send(Completion(invocation_id, errors.unauthorized(target)))
             return
@@ -190,6 +199,7 @@ class HubDispatcher:
             try:
                 arguments, uploads = self._bind(connection, descriptor, arguments, stream_ids)
             except BindingError as exc:
+                _count_refused(connection, descriptor, "bind_error")
                 warn_limited(
                     "binding",
                     "Arguments of '%s' on connection %s do not bind: %s",
@@ -208,6 +218,7 @@ class HubDispatcher:
                 streams = connection.streams_in = {}
             limit = connection.options.MAXIMUM_PARALLEL_UPLOAD_STREAMS_PER_CLIENT
             if limit is not None and len(streams) + len(uploads) > limit:
+                _count_refused(connection, descriptor, "limit")
                 await self._refuse(
                     connection,
                     target,
@@ -235,6 +246,7 @@ class HubDispatcher:
             if limit is not None and len(outgoing) >= limit:
                 if uploads:
                     self._drop_uploads(connection, uploads)
+                _count_refused(connection, descriptor, "limit")
                 await self._refuse(
                     connection,
                     target,
@@ -275,6 +287,7 @@ class HubDispatcher:
         exc: LimitExceededError,
     ) -> None:
         """An invocation over a per-connection cap: its error Completion and a warning."""
+        METRICS.count_limit(exc.setting)
         warn_limited(
             "cap",
             "Connection %s: '%s' refused: %s",
@@ -340,6 +353,8 @@ class HubDispatcher:
     ) -> None:
         scope = InvocationScope(connection, holds_slot=uses_slot)
         token = current_scope.set(scope)
+        started = perf_counter() if METRICS.enabled else 0.0
+        outcome = "ok"
         try:
             hub = self.new_hub(connection)
             chains = self.invoke_chains
@@ -357,12 +372,20 @@ class HubDispatcher:
             if invocation_id is not None:
                 await connection.send(Completion(invocation_id, result=result))
         except Exception as exc:
+            outcome = _outcome(exc)
             _log_failure(connection, descriptor.name, exc, invocation_id is None)
             if invocation_id is not None:
                 detailed = connection.options.ENABLE_DETAILED_ERRORS
                 error = errors.build_error(errors.invoke_failed(target), exc, detailed)
                 await connection.send(Completion(invocation_id, error))
         finally:
+            if started:
+                stats = self.stats.get(descriptor.name)
+                if stats is None:
+                    stats = self.stats[descriptor.name] = METRICS.method_stats(
+                        self.hub_cls, descriptor.name
+                    )
+                stats.record(outcome, perf_counter() - started)
             current_scope.reset(token)
             if uses_slot and not scope.released:
                 connection.release_slot()
@@ -386,6 +409,7 @@ class HubDispatcher:
         failed stream.
         """
         iterator: AsyncIterator[Any] | None = None
+        outcome = "ok"
         try:
             try:
                 hub = self.new_hub(connection)
@@ -401,6 +425,7 @@ class HubDispatcher:
                 if hasattr(produced, "__await__"):
                     produced = await produced
             except Exception as exc:
+                outcome = _outcome(exc)
                 _log_failure(connection, descriptor.name, exc)
                 detailed = connection.options.ENABLE_DETAILED_ERRORS
                 error = errors.build_error(errors.invoke_failed(target), exc, detailed)
@@ -417,14 +442,18 @@ class HubDispatcher:
             await connection.send(Completion(invocation_id))
         except asyncio.CancelledError:
             # The client cancelled (or the connection ended): a Completion without error.
+            outcome = "cancelled"
             await connection.send(Completion(invocation_id))
         except Exception as exc:
+            outcome = _outcome(exc)
             detailed = connection.options.ENABLE_DETAILED_ERRORS
             _log_failure(connection, descriptor.name, exc)
             await connection.send(
                 Completion(invocation_id, errors.build_error(errors.STREAM_FAILED, exc, detailed))
             )
         finally:
+            if METRICS.enabled:  # a stream's duration is its consumer's: not observed
+                METRICS.count_invocation(connection.hub_cls, descriptor.name, outcome, -1.0)
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
                 try:
@@ -488,6 +517,27 @@ class HubDispatcher:
         connection.drop_queued_invocations()
 
 
+# The `method` label of invocations of a method the hub does not declare.
+UNKNOWN_METHOD = "(unknown)"
+
+
+def _count_refused(connection: HubConnection, descriptor: MethodDescriptor, outcome: str) -> None:
+    """An invocation refused before the method ran (`signalr_invocations_total`)."""
+    if METRICS.enabled:
+        METRICS.count_invocation(connection.hub_cls, descriptor.name, outcome, -1.0)
+
+
+def _outcome(exc: Exception) -> str:
+    """The `outcome` label of an invocation that raised `exc`."""
+    if isinstance(exc, LimitExceededError):
+        return "limit"
+    if isinstance(exc, HubException):
+        return "hub_error"
+    if isinstance(exc, ConnectionGoneError):
+        return "client_gone"
+    return "error"
+
+
 def _log_failure(
     connection: HubConnection, method: str, exc: Exception, unanswered: bool = False
 ) -> None:
@@ -500,6 +550,7 @@ def _log_failure(
     `fail_all` reported).
     """
     if isinstance(exc, LimitExceededError):
+        METRICS.count_limit(exc.setting)
         warn_limited(
             "cap",
             "Connection %s: hub method %s failed: %s",

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..auth import AUTH_EXPIRES
 from ..conf import HubOptions, endpoint_options, hub_options
+from ..core import lifecycle
 from ..core.connection import HubConnection
 from ..core.heartbeat import get_heartbeat
 from ..core.results import InvocationScope, PendingResults, current_scope
@@ -20,6 +21,7 @@ from ..exceptions import HandshakeError, HubException
 from ..filters.base import HubLifetimeContext
 from ..hub import HubCallerContext
 from ..lifetime.manager import get_lifetime_manager
+from ..metrics import counters
 from ..presence.hooks import tracker_for
 from ..protocol import Close, HubProtocol, TransferFormat, get_protocol
 from ..protocol.handshake import parse_handshake
@@ -70,6 +72,7 @@ class HubConnectionHandler:
         # Stateful connections whose socket dropped, waiting for the client to come back.
         self.resumable: dict[str, Any] = {}
         self.forwarding_ready = False
+        counters.configure()
 
     def token_spent(self, connection_id: str) -> bool:
         """Whether a connection with this id already ran here and ended."""
@@ -130,6 +133,7 @@ class HubConnectionHandler:
             expires = connection.scope.get(AUTH_EXPIRES)
             connection.auth_expires = float(expires) if expires is not None else None
         await self.lifetime.on_connected(connection)
+        lifecycle.connected(connection)
         if (
             connection.transport != "LongPolling"
             or connection.options.CLIENT_TIMEOUT_INTERVAL
@@ -206,11 +210,15 @@ class HubConnectionHandler:
                     await pipeline.on_disconnected(HubLifetimeContext(hub.context, hub), reason)
             except Exception:
                 logger.exception("on_disconnected of %s failed", self.hub_cls.__qualname__)
+        # The connection's traffic counts move to the process totals in the same step as
+        # it leaves the lifetime manager (no await between): a scrape sees them once.
+        counters.METRICS.fold_traffic(connection)
         await self.lifetime.on_disconnected(connection)
         tracker = tracker_for(self.hub_cls)
         if tracker is not None:
             tracker.disconnected(connection)
         self._remember_ended(connection.connection_id)
+        lifecycle.closed(connection, lifecycle.disconnect_reason(connection, exc))
 
 
 _handlers: dict[tuple[type, str], tuple[HubOptions, HubConnectionHandler]] = {}

@@ -16,6 +16,7 @@ from ..core.connection import HubConnection
 from ..core.logs import safe_id
 from ..core.reconnect import MessageBuffer
 from ..exceptions import HandshakeError, ProtocolError
+from ..metrics.counters import METRICS
 from ..protocol import TransferFormat
 from ..protocol.framing import BinaryFramer, TextFramer
 from ..protocol.handshake import (
@@ -121,6 +122,9 @@ class HubSession:
                 assert self._binary_framer is not None
                 records = self._binary_framer.feed(data)
             if records:
+                if METRICS.enabled:
+                    connection.messages_received += len(records)
+                    connection.bytes_received += len(data)
                 await self.handler.receive(connection, records)
             if text_framer is not None:
                 text_framer.raise_pending()

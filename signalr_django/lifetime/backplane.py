@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..exceptions import BackplaneError
+from ..metrics.counters import METRICS
 from .history import RedisHistory, counters, id_after
 
 logger = logging.getLogger(__name__)
@@ -33,6 +35,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["Backplane", "BackplaneError", "layer_is_local"]
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
+
+# The group readiness probes send to; no worker ever joins it.
+PROBE_GROUP = "signalr.probe"
 
 
 class Backplane:
@@ -141,12 +146,14 @@ class Backplane:
         try:
             return await asyncio.wait_for(operation, self.request_timeout)
         except TimeoutError as exc:
+            METRICS.count_backplane_error()
             raise BackplaneError(
                 f"The channel layer did not answer within {self.request_timeout:g} s."
             ) from exc
         except BackplaneError:
             raise
         except Exception as exc:
+            METRICS.count_backplane_error()
             raise BackplaneError(f"The channel layer failed: {exc}") from exc
 
     def _schedule_repair(self) -> None:
@@ -183,11 +190,31 @@ class Backplane:
         for group in list(self._joined):
             await self.layer.group_add(group, self.channel)
 
+    async def probe(self, timeout: float | None = None) -> bool:
+        """Whether the channel layer answers now (readiness): one send nobody receives.
+
+        A `group_send` to a group no worker joins costs the layer one round trip to its
+        server (a PUBLISH, or a ZRANGE for the classic layer) and fails or times out while
+        that server is unreachable, whatever traffic the worker has had lately.
+        """
+        try:
+            await asyncio.wait_for(
+                self.layer.group_send(PROBE_GROUP, {"type": "signalr.probe"}),
+                timeout if timeout is not None else self.request_timeout,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            METRICS.count_backplane_error()
+            return False
+        return True
+
     # -- messages ------------------------------------------------------------------------
 
     async def publish(self, group: str, message: dict[str, Any]) -> None:
         """Send `message` to every worker in `group` (one layer message)."""
         message["o"] = await self.start()
+        METRICS.count_publish()
         await self._bounded(self.layer.group_send(group, message))
 
     async def broadcast(self, hub_key: str, group: str, message: dict[str, Any]) -> None:
@@ -201,6 +228,7 @@ class Backplane:
             await self.publish(group, message)
             return
         message["o"] = await self.start()
+        METRICS.count_publish()
         await self._bounded(history.publish(hub_key, history.group_channel(group), message))
 
     def track(self, hub_key: str) -> None:
@@ -216,9 +244,12 @@ class Backplane:
         rid = uuid.uuid4().hex
         future = self.expect(rid)
         message["i"] = rid
+        started = time.perf_counter()
         try:
             await self.publish(group, message)
-            return await asyncio.wait_for(future, timeout or self.request_timeout)
+            reply = await asyncio.wait_for(future, timeout or self.request_timeout)
+            METRICS.observe_roundtrip(time.perf_counter() - started)
+            return reply
         finally:
             self._pending.pop(rid, None)
 
@@ -253,9 +284,11 @@ class Backplane:
             try:
                 message = await self.layer.receive(self.channel)
                 delay = 0.1
+                METRICS.count_receive()
             except asyncio.CancelledError:
                 raise
             except Exception:
+                METRICS.count_backplane_error()
                 logger.warning("Backplane receive failed; retrying in %.1f s", delay, exc_info=True)
                 # The layer lost its connection: memberships may be gone with it (a Redis
                 # restart empties the classic layer's groups), so re-add them all once the

@@ -27,6 +27,7 @@ from ..core.connection import DRAIN_THRESHOLD
 from ..core.logs import safe_id
 from ..core.results import current_scope
 from ..exceptions import BackplaneError, ConnectionNotFoundError, LimitExceededError
+from ..metrics.counters import METRICS
 from . import names
 from .backplane import Backplane
 from .serialized import SerializedMessage
@@ -341,6 +342,8 @@ class HubLifetimeManager:
                 logger.debug(
                     "Failed writing to %s", safe_id(connection.connection_id), exc_info=True
                 )
+        if METRICS.enabled:
+            _count_fan_out(targets, message, exclude)
         if wait:
             scope = current_scope.get()
             caller = scope.connection if scope is not None else None
@@ -443,6 +446,30 @@ async def _route(backplane: Backplane, message: dict[str, Any], method: str) -> 
     manager = backplane.hubs.get(message.get("h", ""))
     if manager is not None:
         await getattr(manager, method)(message, message.get("o") == backplane.channel)
+
+
+def _count_fan_out(
+    targets: Iterable[HubConnection],
+    message: SerializedMessage,
+    exclude: set[str] | frozenset[str],
+) -> None:
+    """Count a fan-out's deliveries in the process totals: one update per protocol.
+
+    The recipients are only read, never written to (a write per recipient would dirty one
+    more cache line per connection on the hottest path there is). Stateful connections
+    count their records themselves, in `HubConnection.write`.
+    """
+    by_protocol: dict[Any, int] = {}
+    hub: type | None = None
+    for connection in targets:
+        if connection.reconnect is not None or (exclude and connection.connection_id in exclude):
+            continue
+        hub = connection.hub_cls
+        protocol = connection.protocol
+        by_protocol[protocol] = by_protocol.get(protocol, 0) + 1
+    if hub is not None:
+        for protocol, count in by_protocol.items():
+            METRICS.count_sent(hub, count, count * len(message.payload(protocol)))
 
 
 def _as_set(values: Iterable[str]) -> set[str] | frozenset[str]:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..auth import AUTH_EXPIRES
 from ..lifetime.backplane import Backplane, BackplaneError
+from ..metrics.counters import METRICS
 from .identity import read_identity, sign_identity
 
 if TYPE_CHECKING:
@@ -88,6 +89,7 @@ async def forward(
             return
         if not event.get("more_body"):
             break
+    METRICS.count_forwarded(_request_kind(scope))
     rid = uuid.uuid4().hex
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     backplane.streams[rid] = queue
@@ -130,6 +132,18 @@ async def forward(
     finally:
         backplane.streams.pop(rid, None)
         watcher.cancel()
+
+
+def _request_kind(scope: dict[str, Any]) -> str:
+    """The `request` label of a forwarded request: `ServerSentEvents` (the stream's GET),
+    `LongPolling` (a poll), `send` (a POST of either transport) or `delete`."""
+    method = scope.get("method", "GET")
+    if method != "GET":
+        return "send" if method == "POST" else "delete"
+    for key, value in scope.get("headers", ()):
+        if key == b"accept" and b"text/event-stream" in bytes(value):
+            return "ServerSentEvents"
+    return "LongPolling"
 
 
 async def _watch_disconnect(backplane: Backplane, owner: str, rid: str, receive: Any) -> None:

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 
 from ..auth import AUTH_EXPIRES, authentication_expiry
 from ..conf import HubOptions
+from ..core import lifecycle
 from ..core.load import over_limit
 from ..core.shutdown import DRAINING, is_draining
 from ..server import QueuedOutbound, response_backlog
@@ -57,6 +58,7 @@ AT_LIMIT = b"This server is at its connection limit; retry later or on another s
 RETRY_AFTER = b"5"
 NO_CACHE = [(b"pragma", b"no-cache"), (b"expires", b"Thu, 01 Jan 1970 00:00:00 GMT")]
 LONG_POLL_TIMEOUT = 90.0
+NEGOTIATE = "negotiate"  # the `transport` of a refusal at negotiate
 ALLOWED_HEADERS = "Authorization, Content-Type, X-Requested-With, X-SignalR-User-Agent"
 
 
@@ -113,7 +115,7 @@ async def serve_negotiate(
     cors = cors_headers(scope, options)
     method = scope.get("method", "GET")
     if method == "OPTIONS":
-        await _preflight(send, cors)
+        await _preflight(send, cors, scope, handler.hub_cls)
         return
     await drain_body(receive)
     if method != "POST":
@@ -121,16 +123,19 @@ async def serve_negotiate(
         return
     if is_draining():
         # Before authenticating: nothing here may cost a shutting-down worker work.
+        lifecycle.refused(scope, hub_cls, NEGOTIATE, "draining", "the worker is shutting down")
         await respond(send, 503, DRAINING, headers=[(b"retry-after", RETRY_AFTER), *cors])
         return
     try:
         user = await authenticate(scope, options)
     except AuthenticationFailed as exc:
+        lifecycle.refused(scope, hub_cls, NEGOTIATE, "auth", "invalid or expired access token")
         await respond(
             send, 401, str(exc).encode(), headers=[(b"www-authenticate", b"Bearer"), *cors]
         )
         return
     if not await hub_allows(hub_cls, user, options):
+        lifecycle.refused(scope, hub_cls, NEGOTIATE, "auth", "not authorized")
         if is_authenticated(user):
             await respond(send, 403, b"Forbidden", headers=cors)
         else:
@@ -139,6 +144,7 @@ async def serve_negotiate(
             )
         return
     if over_limit():
+        lifecycle.refused(scope, hub_cls, NEGOTIATE, "limit", "MAX_CONNECTIONS reached")
         await respond(send, 503, AT_LIMIT, headers=[(b"retry-after", RETRY_AFTER), *cors])
         return
     query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
@@ -168,8 +174,11 @@ async def serve_negotiate(
     await respond(send, 200, body, "application/json", [*cors, *extra])
 
 
-async def _preflight(send: Any, cors: list[tuple[bytes, bytes]]) -> None:
+async def _preflight(
+    send: Any, cors: list[tuple[bytes, bytes]], scope: dict[str, Any], hub_cls: type
+) -> None:
     if not cors:
+        lifecycle.refused(scope, hub_cls, "preflight", "origin", "not in CORS_ALLOWED_ORIGINS")
         await respond(send, 403, b"Origin not allowed")
         return
     await respond(
@@ -192,7 +201,7 @@ async def serve_connection_request(
     cors = cors_headers(scope, options)
     method = scope.get("method", "GET")
     if method == "OPTIONS":
-        await _preflight(send, cors)
+        await _preflight(send, cors, scope, handler.hub_cls)
         return
     if method not in ("GET", "POST", "DELETE"):
         await drain_body(receive)
@@ -218,6 +227,7 @@ async def serve_connection_request(
         try:
             user = await authenticate(scope, options)
         except AuthenticationFailed as exc:
+            lifecycle.refused(scope, handler.hub_cls, requested, "auth", "invalid access token")
             await drain_body(receive)
             await respond(
                 send, 401, str(exc).encode(), headers=[(b"www-authenticate", b"Bearer"), *cors]
@@ -225,6 +235,7 @@ async def serve_connection_request(
             return
         if requires_authentication(handler.hub_cls, options) and not is_authenticated(user):
             # As in ASP.NET Core, authorization comes before the connection lookup.
+            lifecycle.refused(scope, handler.hub_cls, requested, "auth", "not authenticated")
             await drain_body(receive)
             await respond(
                 send, 401, b"Unauthorized", headers=[(b"www-authenticate", b"Bearer"), *cors]
@@ -302,6 +313,7 @@ async def serve_connection_request(
             await respond(send, 404, NO_CONNECTION, headers=cors)
             return
         if not origin_allowed(scope, options):
+            lifecycle.refused(scope, handler.hub_cls, requested, "origin", "not in ALLOWED_ORIGINS")
             await respond(send, 403, b"Origin not allowed", headers=cors)
             return
         if identity is not None:
@@ -310,14 +322,17 @@ async def serve_connection_request(
                 await respond(send, 404, NO_CONNECTION, headers=cors)  # the user is gone
                 return
         if not await hub_allows(handler.hub_cls, user, options):
+            lifecycle.refused(scope, handler.hub_cls, requested, "auth", "not authorized")
             await respond(send, 403, b"Forbidden", headers=cors)
             return
         if options.CLOSE_ON_AUTHENTICATION_EXPIRATION and AUTH_EXPIRES not in scope:
             scope[AUTH_EXPIRES] = await authentication_expiry(scope, user)
         if is_draining():
+            lifecycle.refused(scope, handler.hub_cls, requested, "draining", "shutting down")
             await respond(send, 503, DRAINING, headers=[(b"retry-after", RETRY_AFTER), *cors])
             return
         if over_limit():
+            lifecycle.refused(scope, handler.hub_cls, requested, "limit", "MAX_CONNECTIONS reached")
             await respond(send, 503, AT_LIMIT, headers=[(b"retry-after", RETRY_AFTER), *cors])
             return
         try:

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..auth import AUTH_EXPIRES, authentication_expiry
 from ..conf import HubOptions
+from ..core import lifecycle
 from ..core.connection import HubConnection
 from ..core.load import over_limit
 from ..core.logs import safe_id
@@ -68,24 +69,34 @@ async def serve_websocket(
     event = await receive()
     if event["type"] != "websocket.connect":
         return
+    hub_cls = handler.hub_cls
     if is_draining():
+        lifecycle.refused(scope, hub_cls, TRANSPORT, "draining", "the worker is shutting down")
         await _refuse_unavailable(scope, send, DRAINING)  # not even a resumption: all leave
         return
-    if "WebSockets" not in options.TRANSPORTS or not origin_allowed(scope, options):
+    if "WebSockets" not in options.TRANSPORTS:
+        lifecycle.refused(scope, hub_cls, TRANSPORT, "transport", "WebSockets not enabled")
+        await _reject(send)
+        return
+    if not origin_allowed(scope, options):
+        lifecycle.refused(scope, hub_cls, TRANSPORT, "origin", "not in ALLOWED_ORIGINS")
         await _reject(send)
         return
     try:
         user = await authenticate(scope, options)
     except AuthenticationFailed:
+        lifecycle.refused(scope, hub_cls, TRANSPORT, "auth", "invalid or expired access token")
         await _reject(send)
         return
-    if not await hub_allows(handler.hub_cls, user, options):
+    if not await hub_allows(hub_cls, user, options):
+        lifecycle.refused(scope, hub_cls, TRANSPORT, "auth", "not authorized")
         await _reject(send)
         return
     if options.CLOSE_ON_AUTHENTICATION_EXPIRATION:
         scope[AUTH_EXPIRES] = await authentication_expiry(scope, user)
     token = _query_id(scope)
     if over_limit() and not (token and _resumable(handler, token, user)):
+        lifecycle.refused(scope, hub_cls, TRANSPORT, "limit", "MAX_CONNECTIONS reached")
         await _refuse_unavailable(scope, send, AT_LIMIT)
         return
     resumed: HubSession | None = None
