@@ -68,6 +68,14 @@ def _targets() -> dict[str, tuple[list[str], Path | None, bool]]:
         "hub": ([common.PYTHON, "-m", "daphne", "-b", "0.0.0.0"], None, True),
         "bare": ([*bare, "--host", "0.0.0.0"], None, False),
     }
+    # The generic ASGI path on uvicorn (uvloop, httptools, websockets-sansio); --only.
+    uvicorn = common.uvicorn_command(0)
+    uvicorn[uvicorn.index("--host") + 1] = "0.0.0.0"
+    targets["hub-uvicorn"] = (
+        uvicorn[: uvicorn.index("--port")] + uvicorn[uvicorn.index("--port") + 2 : -1],
+        None,
+        True,
+    )
     if common.baseline_root() is not None:
         targets["hub-base"] = (
             [common.PYTHON, "-m", "daphne", "-b", "0.0.0.0"],
@@ -80,6 +88,8 @@ def _targets() -> dict[str, tuple[list[str], Path | None, bool]]:
 def _command(target: list[str], port: int) -> list[str]:
     if "daphne" in target:
         return [*target, "-p", str(port), common.ASGI_APP]
+    if "uvicorn" in target:
+        return [*target, "--port", str(port), common.ASGI_APP]
     return [*target, "--port", str(port)]
 
 
@@ -318,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     args.idle = args.idle if args.idle is not None else (16.0 if quick else 30.0)
     args.echo = args.echo if args.echo is not None else (2.0 if quick else 3.0)
     runs = args.runs or 1
-    names = common.choices(args.only or ",".join(_targets()), list(_targets()), "--only")
+    default = [name for name in _targets() if name != "hub-uvicorn"]
+    names = common.choices(args.only or ",".join(default), list(_targets()), "--only")
     common.prepare()
     limit = lift_file_limit(2 * max(levels) + 4096)
     if limit < max(levels) + 1024:

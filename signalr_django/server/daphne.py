@@ -9,7 +9,9 @@ project reaches for them:
 - Twisted's TCP transport under it: the bytes it still buffers (`dataBuffer`, `offset`,
   `_tempDataLen`) are the connection's outbound queue, `pauseProducing`/`resumeProducing`
   stop and restart reading, and a frame can go straight to the socket when nothing waits;
-- the reactor's start and shutdown hooks (load reports, graceful drain).
+- the reactor's start and shutdown hooks (load reports, graceful drain);
+- what a WebSocket keeps of its opening handshake (`release_handshake`): about 5 KB per
+  connection that nothing reads once it is open, which at 50,000 connections is 250 MB.
 
 Every such attribute is checked when a connection starts (`websocket_outbound`); when one
 is missing (a Daphne or Twisted upgrade renamed it) the connection falls back to the generic
@@ -219,7 +221,148 @@ def websocket_outbound(send: Any) -> DaphneWebSocketOutbound | None:
     except (AttributeError, TypeError):
         _warn_once("transport")
         return None
+    release_handshake(protocol, transport)
     return DaphneWebSocketOutbound(protocol, transport)
+
+
+class _LazyFormat(str):
+    """Formats its object with `pprint.pformat` only when a log record is rendered.
+
+    A `str` (empty until rendered) so that autobahn's own `__repr__`s that return
+    `pformat(...)` still return a string.
+    """
+
+    _obj: Any
+
+    def __new__(cls, obj: Any) -> _LazyFormat:
+        self = super().__new__(cls, "")
+        self._obj = obj
+        return self
+
+    def __str__(self) -> str:
+        import pprint
+
+        return pprint.pformat(self._obj)
+
+    __repr__ = __str__
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+_factories_tuned: set[int] = set()
+
+
+def tune_factory(factory: Any) -> bool:
+    """Make autobahn's per-connection set-up cheaper for every later connection of `factory`.
+
+    autobahn's `_connectionMade` copies each of ~30 protocol options from the factory onto
+    every new protocol instance unless the instance already has it, which grows each
+    connection's `__dict__` from the 1.5 KB size class to the 3.3 KB one; and it pretty-prints
+    those options for a DEBUG line whether or not DEBUG is on (an eager `pformat`), about a
+    tenth of the server's CPU per connection. Giving the factory a protocol subclass that
+    carries the factory's option values as class attributes makes the copy a no-op with the
+    same values (Daphne sets the options once, before it listens); the pretty-printing is
+    made lazy by giving autobahn's protocol module a `pformat` that defers the work to when a
+    record is rendered. Both are proposals for autobahn upstream (read options from the
+    factory; format lazily). Returns whether the factory was tuned.
+    """
+    if id(factory) in _factories_tuned:
+        return True
+    try:
+        from autobahn.websocket import protocol as ab_protocol
+
+        base = factory.protocol
+        names = tuple(base.CONFIG_ATTRS)
+        values = {name: getattr(factory, name) for name in names}
+    except (ImportError, AttributeError):
+        _warn_once("WebSocket factory")
+        return False
+    if getattr(ab_protocol, "pformat", None) is not None and not isinstance(
+        getattr(ab_protocol, "pformat", None), type
+    ):
+        setattr(ab_protocol, "pformat", _LazyFormat)  # noqa: B010 - not a public name
+    factory.protocol = type(base.__name__, (base,), {**values, "__module__": base.__module__})
+    _factories_tuned.add(id(factory))
+    return True
+
+
+# Handshake leftovers on autobahn's protocol that nothing reads once the socket is open.
+HANDSHAKE_BYTES = ("http_request_data", "http_response_data")
+
+
+def release_handshake(protocol: Any, transport: Any) -> None:
+    """Let go of what an open WebSocket no longer needs of its HTTP upgrade.
+
+    - Twisted's `HTTPChannel` that parsed the upgrade request stays registered as the TCP
+      transport's producer, and keeps its request object and both header sets alive for the
+      connection's life (~3 KB). While that request is unfinished (always, for an upgrade)
+      the channel's pause/resume do nothing but forward to a request producer it does not
+      have, so unregistering it changes no behaviour; the adapter pauses reading itself.
+    - autobahn keeps the raw request and response bytes, and the parsed headers twice over
+      (`http_headers`, and `request.headers` of the `ConnectionRequest` Daphne keeps only to
+      log `request.path`); the ASGI scope has its own copy, which the hub context reads.
+    - Daphne's per-connection `asyncio.Queue` (unbounded, fed with `put_nowait`, never
+      joined) allocates a deque for putters that can never wait and an Event for `join`
+      that nobody calls: ~1.5 KB that a shared empty tuple replaces.
+    - The factory is tuned for later connections (`tune_factory`).
+    Each step checks what it touches and is skipped when it does not look as expected.
+    """
+    tune_factory(getattr(protocol, "factory", None))
+    try:
+        from twisted.web.http import HTTPChannel
+    except ImportError:  # pragma: no cover - Twisted comes with Daphne
+        return
+    producer = getattr(transport, "producer", None)
+    if (
+        isinstance(producer, HTTPChannel)
+        and getattr(producer, "_handlingRequest", False) is True
+        and getattr(producer, "_requestProducer", True) is None
+        and hasattr(transport, "unregisterProducer")
+    ):
+        transport.unregisterProducer()
+    for name in HANDSHAKE_BYTES:
+        if isinstance(getattr(protocol, name, None), bytes):
+            setattr(protocol, name, b"")
+    request = getattr(protocol, "request", None)
+    path = getattr(request, "path", None)
+    if isinstance(path, str) and isinstance(getattr(protocol, "http_headers", None), dict):
+        protocol.request = _RequestPath(path)
+        protocol.http_headers = {}
+    _slim_queue(getattr(protocol, "application_queue", None))
+
+
+class _RequestPath:
+    """What Daphne reads of the opening request after the handshake: its path (for logs)."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+_NOBODY: tuple[()] = ()
+
+
+def _slim_queue(queue: Any) -> None:
+    """Drop the parts of an unbounded, never-joined `asyncio.Queue` that can never be used."""
+    import asyncio
+    import collections
+
+    if type(queue) is not asyncio.Queue or queue.maxsize != 0:
+        return
+    queue = cast(Any, queue)  # private deques of the stdlib queue are replaced below
+    putters = getattr(queue, "_putters", None)
+    finished = getattr(queue, "_finished", None)
+    if isinstance(putters, collections.deque) and not putters:
+        queue._putters = _NOBODY
+    waiters = getattr(finished, "_waiters", None)
+    if (
+        isinstance(finished, asyncio.Event)
+        and isinstance(waiters, collections.deque)
+        and not waiters
+    ):
+        cast(Any, finished)._waiters = _NOBODY
 
 
 def http_backlog(send: Any) -> Callable[[], int] | None:

@@ -122,3 +122,83 @@ async def test_adapter_falls_back_and_warns_when_an_attribute_is_gone(
         outbound = websocket_outbound(_daphne_send(protocol))
     assert isinstance(outbound, QueuedOutbound)
     assert "lacks attributes" in caplog.text
+
+
+def test_autobahn_copies_options_unless_the_protocol_has_them() -> None:
+    """`tune_factory` relies on autobahn copying a factory option only when the protocol
+    lacks it, and on the eager `pformat` of those options in `_connectionMade`."""
+    import inspect
+
+    from autobahn.websocket import protocol as ab_protocol
+
+    source = inspect.getsource(ab_protocol.WebSocketProtocol._connectionMade)
+    assert "if not hasattr(self, configAttr):" in source
+    assert "pformat(configAttrLog)" in source
+    assert callable(ab_protocol.pformat)
+    assert "autoPingInterval" in ab_protocol.WebSocketServerProtocol.CONFIG_ATTRS
+
+
+def test_tune_factory_gives_later_protocols_the_factorys_options_as_class_attributes() -> None:
+    from daphne.ws_protocol import WebSocketFactory
+
+    factory = WebSocketFactory(server_class=object())
+    factory.setProtocolOptions(autoPingInterval=7, allowNullOrigin=True)
+    assert adapter.tune_factory(factory)
+    protocol_cls = factory.protocol
+    for name in protocol_cls.CONFIG_ATTRS:
+        assert getattr(protocol_cls, name) == getattr(factory, name), name
+    assert protocol_cls.autoPingInterval == 7
+    assert adapter.tune_factory(factory) and factory.protocol is protocol_cls  # once
+    lazy = adapter._LazyFormat([("a", 1)])
+    assert isinstance(lazy, str) and str(lazy) == "[('a', 1)]" and f"{lazy}" == "[('a', 1)]"
+
+
+def test_an_upgraded_connection_keeps_the_http_channel_only_as_its_producer() -> None:
+    """`release_handshake` unregisters Twisted's HTTPChannel from the TCP transport: it
+    relies on an unfinished request making the channel's pause/resume forward nothing."""
+    import inspect
+
+    from twisted.web.http import HTTPChannel
+
+    pause = inspect.getsource(HTTPChannel.pauseProducing)
+    assert "if self._requestProducer is not None:" in pause
+    assert "if not self._handlingRequest:" in pause
+    resume = inspect.getsource(HTTPChannel.resumeProducing)
+    assert "if not self._handlingRequest:" in resume
+
+
+def test_daphne_reads_only_the_path_of_the_opening_request_after_the_handshake() -> None:
+    import inspect
+    import re
+
+    from daphne import ws_protocol
+
+    source = inspect.getsource(ws_protocol.WebSocketProtocol)
+    uses = set(re.findall(r"self\.request\.(\w+)", source))
+    assert uses == {"path"}, uses
+
+
+def test_daphnes_application_queue_is_unbounded_and_never_joined() -> None:
+    """`_slim_queue` drops the putters deque and the join Event of Daphne's queue."""
+    import asyncio
+    import inspect
+
+    from daphne import server, ws_protocol
+
+    assert "input_queue = asyncio.Queue()" in inspect.getsource(server.Server.create_application)
+    for module in (server, ws_protocol):
+        text = inspect.getsource(module)
+        assert ".join(" not in text.replace('"".join(', "").replace("b''.join(", "")
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    adapter._slim_queue(queue)
+    queue.put_nowait(1)
+    assert queue.get_nowait() == 1
+    queue.task_done()
+
+    async def roundtrip() -> int:
+        waiter = asyncio.ensure_future(queue.get())
+        await asyncio.sleep(0)
+        queue.put_nowait(2)
+        return await waiter
+
+    assert asyncio.run(roundtrip()) == 2
