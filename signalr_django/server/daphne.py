@@ -274,7 +274,11 @@ def tune_factory(factory: Any) -> bool:
 
         base = factory.protocol
         names = tuple(base.CONFIG_ATTRS)
-        values = {name: getattr(factory, name) for name in names}
+        # A callable option (perMessageCompressionAccept) must not turn into a method.
+        values = {
+            name: staticmethod(value) if callable(value) else value
+            for name, value in ((name, getattr(factory, name)) for name in names)
+        }
     except (ImportError, AttributeError):
         _warn_once("WebSocket factory")
         return False

@@ -143,10 +143,18 @@ def test_tune_factory_gives_later_protocols_the_factorys_options_as_class_attrib
 
     factory = WebSocketFactory(server_class=object())
     factory.setProtocolOptions(autoPingInterval=7, allowNullOrigin=True)
+
+    def accept(offers: Any) -> Any:
+        return ("accepted", offers)
+
+    factory.perMessageCompressionAccept = accept
     assert adapter.tune_factory(factory)
     protocol_cls = factory.protocol
     for name in protocol_cls.CONFIG_ATTRS:
         assert getattr(protocol_cls, name) == getattr(factory, name), name
+    # A callable option is called as the factory holds it, not as a method of the protocol.
+    protocol = protocol_cls()
+    assert protocol.perMessageCompressionAccept(["deflate"]) == ("accepted", ["deflate"])
     assert protocol_cls.autoPingInterval == 7
     assert adapter.tune_factory(factory) and factory.protocol is protocol_cls  # once
     lazy = adapter._LazyFormat([("a", 1)])
