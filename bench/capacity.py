@@ -332,8 +332,12 @@ def main(argv: list[str] | None = None) -> int:
     names = common.choices(args.only or ",".join(default), list(_targets()), "--only")
     common.prepare()
     limit = lift_file_limit(2 * max(levels) + 4096)
-    if limit < max(levels) + 1024:
-        raise SystemExit(f"open-files limit {limit} is too low for {max(levels)} connections")
+    if limit < max(levels) + 512:
+        raise SystemExit(
+            f"the open-files limit is {limit} and may not be raised here (hard limit, no "
+            f"CAP_SYS_RESOURCE): {max(levels):,} connections need about {max(levels) + 512:,}; "
+            f"measure up to {max(0, limit - 512):,} with --levels"
+        )
     env = common.environment(["daphne", "twisted", "autobahn", "websockets", "picows"])
     results: list[dict[str, Any]] = []
     for level in levels:
