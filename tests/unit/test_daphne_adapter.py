@@ -210,3 +210,82 @@ def test_daphnes_application_queue_is_unbounded_and_never_joined() -> None:
         return await waiter
 
     assert asyncio.run(roundtrip()) == 2
+
+
+def test_daphnes_server_has_what_tune_server_wraps() -> None:
+    import inspect
+
+    from daphne.server import Server
+
+    for name in adapter.SERVER_ATTRIBUTES:
+        assert hasattr(Server, name) or name == "connections", name
+    checker = inspect.getsource(Server.application_checker)
+    assert "self.connections.items()" in checker
+    assert "reactor.callLater(1, self.application_checker)" in checker
+    assert 'self.connections[protocol]["disconnected"]' in inspect.getsource(
+        Server.protocol_disconnected
+    )
+
+
+def test_the_tuned_sweep_reaps_exactly_what_daphnes_own_would() -> None:
+    """Connections that disconnected or finished are handled; the others are not visited."""
+    import asyncio
+
+    from daphne.server import Server
+
+    class Protocol:
+        def __init__(self, name: str) -> None:
+            self.name = name
+            self.exceptions: list[BaseException] = []
+
+        def handle_exception(self, exc: BaseException) -> None:
+            self.exceptions.append(exc)
+
+    async def scenario() -> None:
+        gate = asyncio.Event()
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            if scope["fail"]:
+                raise ValueError("boom")
+            if scope["wait"]:
+                await gate.wait()
+
+        server = Server(application=app, endpoints=["tcp:port=0:interface=127.0.0.1"])
+        server.connections = {}  # as Server.run() starts it
+        early = Protocol("early")  # connected before the server was tuned
+        server.protocol_connected(early)
+        server.create_application(early, {"fail": False, "wait": True})
+        assert adapter.tune_server(server)
+        assert adapter.tune_server(server)  # once
+        idle, closed, failed, lingering = (Protocol(n) for n in ("idle", "closed", "f", "l"))
+        for protocol, scope in (
+            (idle, {"fail": False, "wait": True}),
+            (closed, {"fail": False, "wait": False}),
+            (failed, {"fail": True, "wait": False}),
+            (lingering, {"fail": False, "wait": True}),
+        ):
+            server.protocol_connected(protocol)
+            server.create_application(protocol, scope)
+        await asyncio.sleep(0.05)  # `closed` and `failed` finished their applications
+        server.protocol_disconnected(closed)
+        server.protocol_disconnected(lingering)
+        server.application_checker()
+        # Forgotten: disconnected and finished. Kept: the live ones, and the disconnected one
+        # whose application still runs (until application_close_timeout).
+        assert set(server.connections) == {early, idle, failed, lingering}
+        assert failed.exceptions and "application_instance" not in server.connections[failed]
+        server.protocol_disconnected(failed)
+        gate.set()
+        await asyncio.sleep(0.05)
+        server.application_checker()
+        assert set(server.connections) == {early, idle}
+        server.protocol_disconnected(idle)
+        server.protocol_disconnected(early)
+        server.application_checker()
+        assert server.connections == {}
+
+    logging.getLogger("daphne.server").disabled = True
+    try:
+        asyncio.run(scenario())
+    finally:
+        logging.getLogger("daphne.server").disabled = False
