@@ -1,10 +1,20 @@
 """One timer per process, not one per connection, drives keep-alive and client timeouts.
 
-Every second the heartbeat walks the live connections: it queues a Ping on each connection
-whose last Ping is older than the keep-alive interval, and aborts connections that have
-been silent for longer than the client timeout (counted only after the client's first
+Every second the heartbeat visits the connections that are due: it queues a Ping on each
+connection whose last Ping is older than the keep-alive interval, and aborts connections that
+have been silent for longer than the client timeout (counted only after the client's first
 Ping, as ASP.NET Core does). A per-connection timer would cost a handle and a wake-up per
 connection; this costs one task per event loop, and it exits when no connection is left.
+
+A tick visits only the connections due in that second, not all of them: each connection
+sits in a slot of a timing wheel (one slot per second) for the earliest moment anything can
+be due for it (its next Ping, its client timeout, its authentication expiry) and is filed
+again after each visit. An idle connection is visited once per keep-alive interval, so with
+50,000 connections and the default 15 s a tick touches ~3,300 of them instead of all
+50,000. Messages received do not refile a connection (that would cost every message a
+dictionary update); a visit finds the real state and refiles, so a timeout is still found
+within a second of its due time. Stateful-reconnect connections are visited every tick,
+because their Acks are due as soon as messages arrive.
 
 A tick never awaits: it only queues records on each connection's own outbound queue
 (`HubConnection.write`), so no connection, however slow its client, can delay another's
@@ -40,17 +50,46 @@ class Heartbeat:
 
     def __init__(self) -> None:
         self.connections: dict[int, HubConnection] = {}
+        # The timing wheel: second -> connections due then, and where each connection is.
+        self._wheel: dict[int, dict[int, HubConnection]] = {}
+        self._slot: dict[int, int] = {}
+        self._cursor: int | None = None  # the last second a tick has visited
         self._task: asyncio.Task[None] | None = None
 
     def add(self, connection: HubConnection) -> None:
         """Start watching a connection; starts the clock if it was idle."""
-        self.connections[id(connection)] = connection
+        self.watch(connection, time.monotonic() + TICK)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
 
+    def watch(self, connection: HubConnection, first_visit: float) -> None:
+        """Start watching a connection, first looking at it at `first_visit` (monotonic).
+
+        Does not start the clock: `add` does; tests call this and drive `tick` themselves.
+        """
+        self.connections[id(connection)] = connection
+        self._file(connection, first_visit)
+
     def remove(self, connection: HubConnection) -> None:
         """Stop watching a connection."""
-        self.connections.pop(id(connection), None)
+        key = id(connection)
+        self.connections.pop(key, None)
+        second = self._slot.pop(key, None)
+        if second is not None:
+            bucket = self._wheel.get(second)
+            if bucket is not None:
+                bucket.pop(key, None)
+
+    def _file(self, connection: HubConnection, due: float) -> None:
+        second = int(due)
+        if self._cursor is not None and second <= self._cursor:
+            second = self._cursor + 1
+        key = id(connection)
+        self._slot[key] = second
+        bucket = self._wheel.get(second)
+        if bucket is None:
+            bucket = self._wheel[second] = {}
+        bucket[key] = connection
 
     async def _run(self) -> None:
         while self.connections:
@@ -58,48 +97,67 @@ class Heartbeat:
             self.tick(time.monotonic())
 
     def tick(self, now: float) -> None:
-        """One pass over the connections (public so tests can drive the clock)."""
+        """Visit every connection due by `now` (public so tests can drive the clock)."""
+        second = int(now)
+        first = min(self._wheel, default=second) if self._cursor is None else self._cursor + 1
+        self._cursor = second
         pings: dict[str, Any] = {}
         wall = time.time()
-        for connection in list(self.connections.values()):
-            if connection.closed:
+        for due in range(first, second + 1):
+            bucket = self._wheel.pop(due, None)
+            if not bucket:
                 continue
-            reconnect = connection.reconnect
-            if reconnect is not None:
-                if connection.detached:
-                    continue  # the transport is away; the reaper decides its fate
-                ack = reconnect.ack_due()
-                if ack is not None:
-                    try:
-                        connection.send_nowait(Ack(ack))
-                    except Exception:
-                        logger.debug(
-                            "Ack to %s failed", safe_id(connection.connection_id), exc_info=True
-                        )
-            expires = connection.auth_expires
-            if expires is not None and wall >= expires:
-                # ASP.NET Core (CloseOnAuthenticationExpiration) ends such a connection with
-                # a Close without an error that lets the client reconnect (and sign in again).
-                connection.abort(AUTH_EXPIRED, "auth_expired")
-                continue
-            options = connection.options
-            if (
-                connection.client_pinged
-                and connection.active_invocations == 0
-                and now - connection.last_received > options.CLIENT_TIMEOUT_INTERVAL
-            ):
-                detail = ""
-                if options.ENABLE_DETAILED_ERRORS:
-                    detail = f" TimeoutException: {CLIENT_TIMEOUT_DETAIL}"
-                connection.abort(
-                    Close(f"Connection closed with an error.{detail}", allow_reconnect=True),
-                    "timeout",
-                )
-                continue
-            if (
-                connection.transport != "LongPolling"
-                and now - connection.last_ping_sent >= options.KEEP_ALIVE_INTERVAL
-            ):
+            for key, connection in bucket.items():
+                del self._slot[key]
+                next_due = self._visit(connection, now, wall, pings)
+                if next_due is not None:
+                    self._file(connection, next_due)
+
+    def _visit(
+        self, connection: HubConnection, now: float, wall: float, pings: dict[str, Any]
+    ) -> float | None:
+        """Do what is due for one connection; when to look again (None: stop watching)."""
+        if connection.closed:
+            self.connections.pop(id(connection), None)
+            return None
+        soon = now + TICK
+        reconnect = connection.reconnect
+        if reconnect is not None:
+            if connection.detached:
+                return soon  # the transport is away; the reaper decides its fate
+            ack = reconnect.ack_due()
+            if ack is not None:
+                try:
+                    connection.send_nowait(Ack(ack))
+                except Exception:
+                    logger.debug(
+                        "Ack to %s failed", safe_id(connection.connection_id), exc_info=True
+                    )
+        expires = connection.auth_expires
+        if expires is not None and wall >= expires:
+            # ASP.NET Core (CloseOnAuthenticationExpiration) ends such a connection with
+            # a Close without an error that lets the client reconnect (and sign in again).
+            connection.abort(AUTH_EXPIRED, "auth_expired")
+            return None
+        options = connection.options
+        timeout = options.CLIENT_TIMEOUT_INTERVAL
+        if (
+            connection.client_pinged
+            and connection.active_invocations == 0
+            and now - connection.last_received > timeout
+        ):
+            detail = ""
+            if options.ENABLE_DETAILED_ERRORS:
+                detail = f" TimeoutException: {CLIENT_TIMEOUT_DETAIL}"
+            connection.abort(
+                Close(f"Connection closed with an error.{detail}", allow_reconnect=True),
+                "timeout",
+            )
+            return None
+        keep_alive = options.KEEP_ALIVE_INTERVAL
+        due = now + max(keep_alive, TICK)
+        if connection.transport != "LongPolling":
+            if now - connection.last_ping_sent >= keep_alive:
                 connection.last_ping_sent = now
                 protocol = connection.protocol
                 ping = pings.get(protocol.name)
@@ -111,6 +169,17 @@ class Heartbeat:
                     logger.debug(
                         "Ping to %s failed", safe_id(connection.connection_id), exc_info=True
                     )
+            due = connection.last_ping_sent + keep_alive
+        if connection.client_pinged:
+            # Busy with an invocation, a silent client is not timed out: look each second.
+            due = min(
+                due, soon if connection.active_invocations else connection.last_received + timeout
+            )
+        if expires is not None:
+            due = min(due, now + (expires - wall))
+        if reconnect is not None:
+            due = soon
+        return due
 
 
 _heartbeats: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Heartbeat] = (

@@ -11,7 +11,10 @@ project reaches for them:
   stop and restart reading, and a frame can go straight to the socket when nothing waits;
 - the reactor's start and shutdown hooks (load reports, graceful drain);
 - for the drain, Daphne's listening ports among the reactor's readers (closed first), its
-  server's connection table, and Twisted's HTTP channels behind kept-alive connections.
+  server's connection table, and Twisted's HTTP channels behind kept-alive connections;
+- what a WebSocket keeps of its opening handshake (`release_handshake`): about 5 KB per
+  connection that nothing reads once it is open, which at 50,000 connections is 250 MB;
+- Daphne's once-a-second sweep over every connection (`tune_server`).
 
 Every such attribute is checked when a connection starts (`websocket_outbound`); when one
 is missing (a Daphne or Twisted upgrade renamed it) the connection falls back to the generic
@@ -226,7 +229,232 @@ def websocket_outbound(send: Any) -> DaphneWebSocketOutbound | None:
         _warn_once("transport")
         return None
     _websockets.add(protocol)
+    release_handshake(protocol, transport)
     return DaphneWebSocketOutbound(protocol, transport)
+
+
+class _LazyFormat(str):
+    """Formats its object with `pprint.pformat` only when a log record is rendered.
+
+    A `str` (empty until rendered) so that autobahn's own `__repr__`s that return
+    `pformat(...)` still return a string.
+    """
+
+    _obj: Any
+
+    def __new__(cls, obj: Any) -> _LazyFormat:
+        self = super().__new__(cls, "")
+        self._obj = obj
+        return self
+
+    def __str__(self) -> str:
+        import pprint
+
+        return pprint.pformat(self._obj)
+
+    __repr__ = __str__
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+_factories_tuned: set[int] = set()
+
+
+def tune_factory(factory: Any) -> bool:
+    """Make autobahn's per-connection set-up cheaper for every later connection of `factory`.
+
+    autobahn's `_connectionMade` copies each of ~30 protocol options from the factory onto
+    every new protocol instance unless the instance already has it, which grows each
+    connection's `__dict__` from the 1.5 KB size class to the 3.3 KB one; and it pretty-prints
+    those options for a DEBUG line whether or not DEBUG is on (an eager `pformat`), about a
+    tenth of the server's CPU per connection. Giving the factory a protocol subclass that
+    carries the factory's option values as class attributes makes the copy a no-op with the
+    same values (Daphne sets the options once, before it listens); the pretty-printing is
+    made lazy by giving autobahn's protocol module a `pformat` that defers the work to when a
+    record is rendered. Both are proposals for autobahn upstream (read options from the
+    factory; format lazily). Returns whether the factory was tuned.
+    """
+    if id(factory) in _factories_tuned:
+        return True
+    try:
+        from autobahn.websocket import protocol as ab_protocol
+
+        base = factory.protocol
+        names = tuple(base.CONFIG_ATTRS)
+        # A callable option (perMessageCompressionAccept) must not turn into a method.
+        values = {
+            name: staticmethod(value) if callable(value) else value
+            for name, value in ((name, getattr(factory, name)) for name in names)
+        }
+    except (ImportError, AttributeError):
+        _warn_once("WebSocket factory")
+        return False
+    if getattr(ab_protocol, "pformat", None) is not None and not isinstance(
+        getattr(ab_protocol, "pformat", None), type
+    ):
+        setattr(ab_protocol, "pformat", _LazyFormat)  # noqa: B010 - not a public name
+    factory.protocol = type(base.__name__, (base,), {**values, "__module__": base.__module__})
+    _factories_tuned.add(id(factory))
+    tune_server(getattr(factory, "server_class", None))
+    return True
+
+
+# What `tune_server` uses of Daphne's Server.
+SERVER_ATTRIBUTES = (
+    "connections",
+    "application_checker",
+    "protocol_disconnected",
+    "create_application",
+)
+
+
+def tune_server(server: Any) -> bool:
+    """Make Daphne's once-a-second sweep visit only the connections that need it.
+
+    `Server.application_checker` walks every connection each second to reap finished
+    application instances and forget closed connections. With 20,000 idle WebSockets that
+    walk is half of the worker's idle CPU, though it acts only on connections that have
+    disconnected or whose application has finished. Here those two events put the connection
+    on a watch list (`protocol_disconnected` is wrapped, and each application instance gets
+    a done-callback), and each sweep runs Daphne's own `application_checker`, unchanged, over
+    a `connections` dict holding just the watched ones (the per-connection entries are the
+    same dict objects, so what it updates is updated), then carries its removals over to
+    the full dict. A connection stays watched while it is disconnected and its application
+    still runs (Daphne cancels it after `application_close_timeout`). The proposal for
+    Daphne upstream is the same: reap from events, not from a sweep. Returns whether the
+    server was tuned.
+    """
+    if server is None or getattr(server, "_signalr_tuned", False):
+        return bool(server is not None)
+    if not _has(server, SERVER_ATTRIBUTES) or not isinstance(server.connections, dict):
+        return False
+    watch: set[Any] = set()
+    sweep = server.application_checker  # Daphne's own, bound to the server
+    disconnected = server.protocol_disconnected
+    create = server.create_application
+
+    def watch_finish(protocol: Any, details: Any) -> None:
+        instance = details.get("application_instance") if isinstance(details, dict) else None
+        if instance is not None and hasattr(instance, "add_done_callback"):
+            instance.add_done_callback(lambda _future: watch.add(protocol))
+
+    def protocol_disconnected(protocol: Any) -> None:
+        disconnected(protocol)
+        watch.add(protocol)
+
+    def create_application(protocol: Any, scope: Any) -> Any:
+        queue = create(protocol, scope)
+        watch_finish(protocol, server.connections.get(protocol))
+        return queue
+
+    def application_checker() -> None:
+        full = server.connections
+        subset = {protocol: full[protocol] for protocol in watch if protocol in full}
+        checked = list(subset)
+        server.connections = subset
+        try:
+            sweep()  # reschedules itself as `server.application_checker`: this function
+        finally:
+            server.connections = full
+        for protocol in checked:
+            if protocol not in subset:  # Daphne forgot it: forget it in the full dict too
+                full.pop(protocol, None)
+        for protocol in list(watch):
+            details = full.get(protocol)
+            if details is None:
+                watch.discard(protocol)
+                continue
+            instance = details.get("application_instance")
+            if "disconnected" not in details and (instance is None or not instance.done()):
+                watch.discard(protocol)  # reaped; its next event brings it back
+
+    for protocol, details in list(server.connections.items()):
+        watch.add(protocol)  # connections made before: looked at once, then by events
+        watch_finish(protocol, details)
+    server.protocol_disconnected = protocol_disconnected
+    server.create_application = create_application
+    server.application_checker = application_checker
+    server._signalr_tuned = True
+    return True
+
+
+# Handshake leftovers on autobahn's protocol that nothing reads once the socket is open.
+HANDSHAKE_BYTES = ("http_request_data", "http_response_data")
+
+
+def release_handshake(protocol: Any, transport: Any) -> None:
+    """Let go of what an open WebSocket no longer needs of its HTTP upgrade.
+
+    - Twisted's `HTTPChannel` that parsed the upgrade request stays registered as the TCP
+      transport's producer, and keeps its request object and both header sets alive for the
+      connection's life (~3 KB). While that request is unfinished (always, for an upgrade)
+      the channel's pause/resume do nothing but forward to a request producer it does not
+      have, so unregistering it changes no behaviour; the adapter pauses reading itself.
+    - autobahn keeps the raw request and response bytes, and the parsed headers twice over
+      (`http_headers`, and `request.headers` of the `ConnectionRequest` Daphne keeps only to
+      log `request.path`); the ASGI scope has its own copy, which the hub context reads.
+    - Daphne's per-connection `asyncio.Queue` (unbounded, fed with `put_nowait`, never
+      joined) allocates a deque for putters that can never wait and an Event for `join`
+      that nobody calls: ~1.5 KB that a shared empty tuple replaces.
+    - The factory is tuned for later connections (`tune_factory`).
+    Each step checks what it touches and is skipped when it does not look as expected.
+    """
+    tune_factory(getattr(protocol, "factory", None))
+    try:
+        from twisted.web.http import HTTPChannel
+    except ImportError:  # pragma: no cover - Twisted comes with Daphne
+        return
+    producer = getattr(transport, "producer", None)
+    if (
+        isinstance(producer, HTTPChannel)
+        and getattr(producer, "_handlingRequest", False) is True
+        and getattr(producer, "_requestProducer", True) is None
+        and hasattr(transport, "unregisterProducer")
+    ):
+        transport.unregisterProducer()
+    for name in HANDSHAKE_BYTES:
+        if isinstance(getattr(protocol, name, None), bytes):
+            setattr(protocol, name, b"")
+    request = getattr(protocol, "request", None)
+    path = getattr(request, "path", None)
+    if isinstance(path, str) and isinstance(getattr(protocol, "http_headers", None), dict):
+        protocol.request = _RequestPath(path)
+        protocol.http_headers = {}
+    _slim_queue(getattr(protocol, "application_queue", None))
+
+
+class _RequestPath:
+    """What Daphne reads of the opening request after the handshake: its path (for logs)."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+_NOBODY: tuple[()] = ()
+
+
+def _slim_queue(queue: Any) -> None:
+    """Drop the parts of an unbounded, never-joined `asyncio.Queue` that can never be used."""
+    import asyncio
+    import collections
+
+    if type(queue) is not asyncio.Queue or queue.maxsize != 0:
+        return
+    queue = cast(Any, queue)  # private deques of the stdlib queue are replaced below
+    putters = getattr(queue, "_putters", None)
+    finished = getattr(queue, "_finished", None)
+    if isinstance(putters, collections.deque) and not putters:
+        queue._putters = _NOBODY
+    waiters = getattr(finished, "_waiters", None)
+    if (
+        isinstance(finished, asyncio.Event)
+        and isinstance(waiters, collections.deque)
+        and not waiters
+    ):
+        cast(Any, finished)._waiters = _NOBODY
 
 
 def http_backlog(send: Any) -> Callable[[], int] | None:

@@ -156,3 +156,170 @@ def test_the_drain_closes_nothing_outside_daphne() -> None:
     assert adapter.close_idle_http() == 0
     assert adapter.closing_http() == 0
     assert adapter.open_websockets() == 0
+
+
+def test_autobahn_copies_options_unless_the_protocol_has_them() -> None:
+    """`tune_factory` relies on autobahn copying a factory option only when the protocol
+    lacks it, and on the eager `pformat` of those options in `_connectionMade`."""
+    import inspect
+
+    from autobahn.websocket import protocol as ab_protocol
+
+    source = inspect.getsource(ab_protocol.WebSocketProtocol._connectionMade)
+    assert "if not hasattr(self, configAttr):" in source
+    assert "pformat(configAttrLog)" in source
+    assert callable(ab_protocol.pformat)
+    assert "autoPingInterval" in ab_protocol.WebSocketServerProtocol.CONFIG_ATTRS
+
+
+def test_tune_factory_gives_later_protocols_the_factorys_options_as_class_attributes() -> None:
+    from daphne.ws_protocol import WebSocketFactory
+
+    factory = WebSocketFactory(server_class=object())
+    factory.setProtocolOptions(autoPingInterval=7, allowNullOrigin=True)
+
+    def accept(offers: Any) -> Any:
+        return ("accepted", offers)
+
+    factory.perMessageCompressionAccept = accept
+    assert adapter.tune_factory(factory)
+    protocol_cls = factory.protocol
+    for name in protocol_cls.CONFIG_ATTRS:
+        assert getattr(protocol_cls, name) == getattr(factory, name), name
+    # A callable option is called as the factory holds it, not as a method of the protocol.
+    protocol = protocol_cls()
+    assert protocol.perMessageCompressionAccept(["deflate"]) == ("accepted", ["deflate"])
+    assert protocol_cls.autoPingInterval == 7
+    assert adapter.tune_factory(factory) and factory.protocol is protocol_cls  # once
+    lazy = adapter._LazyFormat([("a", 1)])
+    assert isinstance(lazy, str) and str(lazy) == "[('a', 1)]" and f"{lazy}" == "[('a', 1)]"
+
+
+def test_an_upgraded_connection_keeps_the_http_channel_only_as_its_producer() -> None:
+    """`release_handshake` unregisters Twisted's HTTPChannel from the TCP transport: it
+    relies on an unfinished request making the channel's pause/resume forward nothing."""
+    import inspect
+
+    from twisted.web.http import HTTPChannel
+
+    pause = inspect.getsource(HTTPChannel.pauseProducing)
+    assert "if self._requestProducer is not None:" in pause
+    assert "if not self._handlingRequest:" in pause
+    resume = inspect.getsource(HTTPChannel.resumeProducing)
+    assert "if not self._handlingRequest:" in resume
+
+
+def test_daphne_reads_only_the_path_of_the_opening_request_after_the_handshake() -> None:
+    import inspect
+    import re
+
+    from daphne import ws_protocol
+
+    source = inspect.getsource(ws_protocol.WebSocketProtocol)
+    uses = set(re.findall(r"self\.request\.(\w+)", source))
+    assert uses == {"path"}, uses
+
+
+def test_daphnes_application_queue_is_unbounded_and_never_joined() -> None:
+    """`_slim_queue` drops the putters deque and the join Event of Daphne's queue."""
+    import asyncio
+    import inspect
+
+    from daphne import server, ws_protocol
+
+    assert "input_queue = asyncio.Queue()" in inspect.getsource(server.Server.create_application)
+    for module in (server, ws_protocol):
+        text = inspect.getsource(module)
+        assert ".join(" not in text.replace('"".join(', "").replace("b''.join(", "")
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    adapter._slim_queue(queue)
+    queue.put_nowait(1)
+    assert queue.get_nowait() == 1
+    queue.task_done()
+
+    async def roundtrip() -> int:
+        waiter = asyncio.ensure_future(queue.get())
+        await asyncio.sleep(0)
+        queue.put_nowait(2)
+        return await waiter
+
+    assert asyncio.run(roundtrip()) == 2
+
+
+def test_daphnes_server_has_what_tune_server_wraps() -> None:
+    import inspect
+
+    from daphne.server import Server
+
+    for name in adapter.SERVER_ATTRIBUTES:
+        assert hasattr(Server, name) or name == "connections", name
+    checker = inspect.getsource(Server.application_checker)
+    assert "self.connections.items()" in checker
+    assert "reactor.callLater(1, self.application_checker)" in checker
+    assert 'self.connections[protocol]["disconnected"]' in inspect.getsource(
+        Server.protocol_disconnected
+    )
+
+
+def test_the_tuned_sweep_reaps_exactly_what_daphnes_own_would() -> None:
+    """Connections that disconnected or finished are handled; the others are not visited."""
+    import asyncio
+
+    from daphne.server import Server
+
+    class Protocol:
+        def __init__(self, name: str) -> None:
+            self.name = name
+            self.exceptions: list[BaseException] = []
+
+        def handle_exception(self, exc: BaseException) -> None:
+            self.exceptions.append(exc)
+
+    async def scenario() -> None:
+        gate = asyncio.Event()
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            if scope["fail"]:
+                raise ValueError("boom")
+            if scope["wait"]:
+                await gate.wait()
+
+        server = Server(application=app, endpoints=["tcp:port=0:interface=127.0.0.1"])
+        server.connections = {}  # as Server.run() starts it
+        early = Protocol("early")  # connected before the server was tuned
+        server.protocol_connected(early)
+        server.create_application(early, {"fail": False, "wait": True})
+        assert adapter.tune_server(server)
+        assert adapter.tune_server(server)  # once
+        idle, closed, failed, lingering = (Protocol(n) for n in ("idle", "closed", "f", "l"))
+        for protocol, scope in (
+            (idle, {"fail": False, "wait": True}),
+            (closed, {"fail": False, "wait": False}),
+            (failed, {"fail": True, "wait": False}),
+            (lingering, {"fail": False, "wait": True}),
+        ):
+            server.protocol_connected(protocol)
+            server.create_application(protocol, scope)
+        await asyncio.sleep(0.05)  # `closed` and `failed` finished their applications
+        server.protocol_disconnected(closed)
+        server.protocol_disconnected(lingering)
+        server.application_checker()
+        # Forgotten: disconnected and finished. Kept: the live ones, and the disconnected one
+        # whose application still runs (until application_close_timeout).
+        assert set(server.connections) == {early, idle, failed, lingering}
+        assert failed.exceptions and "application_instance" not in server.connections[failed]
+        server.protocol_disconnected(failed)
+        gate.set()
+        await asyncio.sleep(0.05)
+        server.application_checker()
+        assert set(server.connections) == {early, idle}
+        server.protocol_disconnected(idle)
+        server.protocol_disconnected(early)
+        server.application_checker()
+        assert server.connections == {}
+
+    logging.getLogger("daphne.server").disabled = True
+    try:
+        asyncio.run(scenario())
+    finally:
+        logging.getLogger("daphne.server").disabled = False

@@ -187,7 +187,7 @@ def test_the_heartbeat_closes_a_connection_whose_authentication_expired() -> Non
     expired.auth_expires = time.time() - 1
     valid.auth_expires = time.time() + 3600
     for c in (expired, valid, never):
-        heartbeat.connections[id(c)] = c
+        heartbeat.watch(c, 0.0)
     heartbeat.tick(time.monotonic())
     assert expired.aborted and expired.close_message == Close(allow_reconnect=True)
     assert not valid.aborted and not never.aborted

@@ -84,7 +84,7 @@ def test_heartbeat_tick_pings_everyone_whatever_one_client_does() -> None:
     conns = [connection(f"p{i}", c, KEEP_ALIVE_INTERVAL=1.0) for i, c in enumerate(readers)]
     blocked = connection("stuck", stuck, KEEP_ALIVE_INTERVAL=1.0)
     for c in [blocked, *conns]:
-        heartbeat.connections[id(c)] = c
+        heartbeat.watch(c, 0.0)
     now = conns[0].last_ping_sent + 2.0
     heartbeat.tick(now)
     assert all(r.received == [{"type": 6}] for r in readers)
