@@ -165,6 +165,21 @@ class SignalRCollector(Collector):
             "Channel-layer operations that failed or timed out.",
             value=m.backplane_errors,
         )
+        # The backplane history (pub/sub layer on Redis): sends a resubscribing worker
+        # caught up on, and catch-ups that found the history trimmed (sends to this
+        # worker's clients may have been dropped: docs/delivery.md).
+        from ..lifetime.history import counters as history
+
+        yield CounterMetricFamily(
+            "signalr_backplane_recovered",
+            "Sends delivered from the backplane history after this worker resubscribed.",
+            value=history.get("recovered", 0),
+        )
+        yield CounterMetricFamily(
+            "signalr_backplane_gaps",
+            "Catch-ups that found the backplane history trimmed past what this worker read.",
+            value=history.get("gaps", 0),
+        )
         roundtrip = HistogramMetricFamily(
             "signalr_backplane_roundtrip_seconds",
             "Requests answered by another worker (group changes, client results): round trip.",

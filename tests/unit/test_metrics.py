@@ -233,3 +233,17 @@ def test_an_ending_connection_moves_its_traffic_to_the_totals() -> None:
     assert metrics.sent == {ChatHub: [4, 400]}
     assert metrics.received == {ChatHub: [2, 50]}
     assert (connection.messages_sent, connection.bytes_sent) == (0, 0)
+
+
+def test_backplane_history_recoveries_and_gaps_are_exported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the backplane history could not keep is visible: gaps count catch-ups that
+    found the history trimmed, recovered counts sends it saved."""
+    from signalr_django.lifetime import history
+
+    monkeypatch.setitem(history.counters, "recovered", 7)
+    monkeypatch.setitem(history.counters, "gaps", 2)
+    got = scrape(Metrics())
+    assert got[key("signalr_backplane_recovered_total")] == 7
+    assert got[key("signalr_backplane_gaps_total")] == 2
