@@ -52,6 +52,9 @@ class HubLifetimeManager:
         self.users: dict[str, dict[str, HubConnection]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.backplane = backplane
+        # Connections moving here from another worker that still receives their messages
+        # (see `transports.handoff`): deliveries from other workers are its, not theirs.
+        self.arriving: set[str] = set()
         self._registered = False
         if backplane is not None:
             self._register(backplane)
@@ -388,6 +391,8 @@ class HubLifetimeManager:
             targets = [connection] if connection is not None else []
         else:
             return
+        if self.arriving:
+            targets = [t for t in targets if t.connection_id not in self.arriving]
         if not targets:
             return
         serialized = SerializedMessage("", [])
