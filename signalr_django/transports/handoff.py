@@ -226,7 +226,7 @@ async def move_here(
         for name in reply.get("g", ()):
             await manager._change_local_group(connection, str(name), ADD)
         # "m" names the request the owner answered, "i" the reply the owner sends back.
-        marker = {"type": MARK, "h": manager.key, "c": connection_id, "i": mark}
+        marker: dict[str, Any] = {"type": MARK, "h": manager.key, "c": connection_id, "i": mark}
         marker["m"] = reply.get("i")
         await backplane.publish(group, marker)
         state = await asyncio.wait_for(
