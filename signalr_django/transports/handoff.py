@@ -442,6 +442,17 @@ async def _forget_here(handler: HubConnectionHandler, connection: HubConnection)
 # -- draining -------------------------------------------------------------------------------
 
 
+def can_hand_over(handler: Any, connection: HubConnection) -> bool:
+    """Whether another worker could take `connection` over if this one stops serving it."""
+    return (
+        isinstance(handler, HubConnectionHandler)
+        and handler.lifetime.backplane is not None
+        and connection.reconnect is not None
+        and not connection.aborted
+        and not connection.closed
+    )
+
+
 def release(connection: HubConnection) -> bool:
     """Drain: let a stateful WebSocket client resume on another worker; False if it cannot.
 
@@ -466,7 +477,9 @@ async def _release(handler: HubConnectionHandler, connection: HubConnection) -> 
     from .websocket import _detach, _take_over
 
     session = await _take_over(handler, connection.connection_id)
-    if session is None:
-        connection.abort(Close(allow_reconnect=True))
-    else:
+    if session is not None:
         _detach(handler, session)
+    elif not connection.detached and not connection.closed:
+        # Neither stopped here nor released by its read loop (the server cancelling it
+        # on shutdown does that): it cannot wait for its client, so it ends as usual.
+        connection.abort(Close(allow_reconnect=True))

@@ -172,6 +172,7 @@ async def serve_websocket(
     failure: BaseException | None = None
     client_gone = False
     replaced = False
+    released = False
     try:
         await session.open()
         async with asyncio.timeout(options.HANDSHAKE_TIMEOUT):
@@ -202,6 +203,11 @@ async def serve_websocket(
             # socket leaves quietly and the connection lives on.
             replaced = True
             reader.uncancel()
+        elif isinstance(connection, HubConnection) and handoff.can_hand_over(handler, connection):
+            # The server is shutting down: a stateful client resumes on another worker,
+            # which takes the connection over from here (see `handoff`).
+            released = True
+            reader.uncancel()
         elif connection is None or not connection.aborted:
             # The server is shutting down (Daphne cancels its applications): tell the
             # client to reconnect, to another worker if this one does not come back.
@@ -227,6 +233,12 @@ async def serve_websocket(
             assert isinstance(connection, HubConnection)
             _replacing.pop(connection, None)
             with contextlib.suppress(Exception):
+                await send({"type": "websocket.close", "code": 1000})
+        elif released:
+            assert isinstance(session, HubSession)
+            _detach(handler, session)
+            with contextlib.suppress(Exception):
+                # No Close message: the client resumes instead of ending the connection.
                 await send({"type": "websocket.close", "code": 1000})
         elif (
             client_gone
