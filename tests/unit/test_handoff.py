@@ -1,0 +1,63 @@
+"""The pure parts of moving a stateful connection between workers (see `handoff`)."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from signalr_django.core.reconnect import MessageBuffer
+from signalr_django.exceptions import ProtocolError
+from signalr_django.transports.handoff import _portable
+
+
+def test_restore_keeps_the_owners_numbering_and_continues_it() -> None:
+    owner = MessageBuffer()
+    for text in ("a", "b", "c", "d"):
+        owner.track(text)
+    owner.ack(2)
+    for _ in range(3):
+        assert owner.should_process()
+    assert owner.ack_due() == 3
+    state = owner.export()
+    later = MessageBuffer()  # what the new worker buffered while the state was on its way
+    later.track("e")
+    later.track("f")
+
+    moved = MessageBuffer.restore(state, later)
+
+    assert list(moved.buffer) == [(3, "c"), (4, "d"), (5, "e"), (6, "f")]
+    assert moved.total_sent == 6
+    assert moved.buffered_bytes == 4
+    assert moved.replay_start() == 3
+    assert moved.latest_received == 3
+    assert moved.ack_due() is None  # 3 was acknowledged by the owner already
+    # The client resends from 3: one duplicate skipped, then a new message processed.
+    moved.sequence(3)
+    assert not moved.should_process()
+    assert moved.should_process()
+    assert moved.ack_due() == 4
+    with pytest.raises(ProtocolError):
+        moved.ack(7)
+
+
+def test_restore_with_nothing_unacknowledged() -> None:
+    owner = MessageBuffer()
+    owner.track(b"\x01")
+    owner.ack(1)
+    moved = MessageBuffer.restore(owner.export(), MessageBuffer())
+    assert moved.replay_start() == 2
+    assert not moved.buffer and moved.buffered_bytes == 0
+
+
+def test_only_json_items_with_string_keys_move() -> None:
+    items = {
+        "name": "x",
+        "nested": {"a": [1, 2.5, None, True]},
+        "path": pathlib.Path("/tmp"),
+        1: "not a string key",
+        "lock": object(),
+    }
+    portable, dropped = _portable(items)
+    assert portable == {"name": "x", "nested": {"a": [1, 2.5, None, True]}}
+    assert dropped == 3
