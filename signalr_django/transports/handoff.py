@@ -41,6 +41,10 @@ The hand-over, over the channel layer (connection group `Gc`, to which the owner
    resumed socket gets a Sequence and every unacknowledged message, exactly as after a
    same-worker resume.
 
+Writing to the channel layer is not enough to take a connection: a move request carries
+the connection id and the arrival's worker channel signed with SECRET_KEY (the arrival
+verified the connection token first), and the owner sends the state only to that channel.
+
 That ordering holds for one Redis server (or one shard): a channel layer sharded over
 several Redis servers orders messages per server only, and a message sent to the
 connection during a hand-over could then be lost or doubled. A hand-over that fails (no
@@ -59,6 +63,8 @@ import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from django.core import signing
 
 from ..core.connection import HubConnection
 from ..core.heartbeat import get_heartbeat
@@ -81,6 +87,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MOVE = "signalr.move"
+SALT = "signalr_django.handoff"
+# A move request is answered within seconds; its proof is of no use for longer.
+MAX_AGE = 60
+WARN_EVERY = 10.0
 MARK = "signalr.move.mark"
 TRANSPORT = "WebSockets"
 FORMATS = (TransferFormat.TEXT, TransferFormat.BINARY)
@@ -96,6 +106,8 @@ class _Leaving:
     handler: HubConnectionHandler
     session: HubSession
     mark: str
+    # The worker channel that asked (and proved it holds the token): the state goes there.
+    arrival: str
     expiry: asyncio.TimerHandle | None = None
 
 
@@ -104,6 +116,7 @@ class _Leaving:
 _leaving: dict[str, _Leaving] = {}
 _arriving: dict[str, tuple[str, str]] = {}
 _tasks: set[asyncio.Task[Any]] = set()
+_last_warning = -WARN_EVERY
 
 
 def register(backplane: Backplane, handler: Any) -> None:
@@ -168,10 +181,11 @@ async def move_here(
     group = names.connection_group(manager.key, connection_id)
     register(backplane, handler)
     try:
+        channel = await backplane.start()
+        request = {"type": MOVE, "h": manager.key, "c": connection_id}
+        request["p"] = signing.dumps({"c": connection_id, "o": channel}, salt=SALT)
         reply = await backplane.request(
-            group,
-            {"type": MOVE, "h": manager.key, "c": connection_id},
-            timeout=backplane.request_timeout + options.HANDSHAKE_TIMEOUT,
+            group, request, timeout=backplane.request_timeout + options.HANDSHAKE_TIMEOUT
         )
     except (TimeoutError, BackplaneError):
         logger.info("No worker handed connection %s over", safe_id(connection_id))
@@ -283,6 +297,10 @@ async def _serve_move(backplane: Backplane, message: dict[str, Any]) -> None:
     connection = manager.connections.get(connection_id)
     if connection is None:
         return  # held by another worker, or gone: its owner (if any) answers
+    reply_to = message.get("o")
+    if not isinstance(reply_to, str) or not _proven(message.get("p"), connection_id, reply_to):
+        _warn_refused()
+        return
     handlers = _handlers(backplane, hub_key)
     if (
         connection.reconnect is None
@@ -318,7 +336,7 @@ async def _serve_move(backplane: Backplane, message: dict[str, Any]) -> None:
         _keep(handler, session)
         await _answer(backplane, message, ok=False)
         return
-    leaving = _Leaving(handler, session, str(message.get("i", "")))
+    leaving = _Leaving(handler, session, str(message.get("i", "")), reply_to)
     _leaving[connection_id] = leaving
     # Without the arrival's marker (it failed, or the layer lost it) the connection stays
     # here, resumable as after any dropped socket.
@@ -340,6 +358,31 @@ async def _serve_move(backplane: Backplane, message: dict[str, Any]) -> None:
         )
     except BackplaneError:
         _give_up(connection_id, leaving)
+
+
+def _proven(proof: Any, connection_id: str, channel: str) -> bool:
+    """Whether a move request comes from a worker that verified the connection's token.
+
+    The arrival signs (SECRET_KEY) the connection id with its own worker channel, where
+    the connection's messages will go; whoever can only write to the channel layer cannot
+    make a worker hand a connection, and the messages it holds, to another channel.
+    """
+    if not isinstance(proof, str) or len(proof) > 1024:
+        return False
+    try:
+        data = signing.loads(proof, salt=SALT, max_age=MAX_AGE)
+    except signing.BadSignature:
+        return False
+    return isinstance(data, dict) and data.get("c") == connection_id and data.get("o") == channel
+
+
+def _warn_refused() -> None:
+    """One WARNING per WARN_EVERY seconds: whoever writes to the layer cannot flood the log."""
+    global _last_warning
+    now = time.monotonic()
+    if now - _last_warning >= WARN_EVERY:
+        _last_warning = now
+        logger.warning("Refused a connection move request without a valid proof")
 
 
 async def _answer(backplane: Backplane, message: dict[str, Any], **values: Any) -> None:
@@ -404,7 +447,8 @@ async def _on_mark(backplane: Backplane, message: dict[str, Any]) -> None:
                 manager.arriving.discard(arriving[1])
         return
     leaving = _leaving.get(connection_id)
-    if leaving is None or leaving.mark != message.get("m"):
+    reply_to = message.get("o")
+    if leaving is None or leaving.mark != message.get("m") or leaving.arrival != reply_to:
         return
     del _leaving[connection_id]
     if leaving.expiry is not None:
@@ -415,10 +459,8 @@ async def _on_mark(backplane: Backplane, message: dict[str, Any]) -> None:
     # on the arrival gets it. Exported and unregistered before any await.
     state = {"s": connection.reconnect.export(), "g": sorted(connection.group_names)}
     await _forget_here(leaving.handler, connection)
-    reply_to = message.get("o")
     try:
-        if isinstance(reply_to, str):
-            await backplane.send_to(reply_to, {"type": "signalr.reply", "i": mark, **state})
+        await backplane.send_to(leaving.arrival, {"type": "signalr.reply", "i": mark, **state})
     except BackplaneError:
         logger.warning("Handing connection %s over failed", safe_id(connection_id))
         return

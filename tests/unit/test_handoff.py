@@ -61,3 +61,18 @@ def test_only_json_items_with_string_keys_move() -> None:
     portable, dropped = _portable(items)
     assert portable == {"name": "x", "nested": {"a": [1, 2.5, None, True]}}
     assert dropped == 3
+
+
+def test_a_move_request_needs_a_proof_for_its_connection_and_channel() -> None:
+    from django.core import signing
+
+    from signalr_django.transports.handoff import SALT, _proven
+
+    proof = signing.dumps({"c": "conn", "o": "worker.1"}, salt=SALT)
+    assert _proven(proof, "conn", "worker.1")
+    assert not _proven(proof, "other", "worker.1")  # another connection
+    assert not _proven(proof, "conn", "worker.2")  # state sent to another channel
+    assert not _proven(signing.dumps({"c": "conn", "o": "worker.1"}), "conn", "worker.1")
+    assert not _proven(proof + "x", "conn", "worker.1")
+    assert not _proven(None, "conn", "worker.1")
+    assert not _proven("x" * 5000, "conn", "worker.1")
