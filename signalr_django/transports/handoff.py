@@ -257,7 +257,11 @@ async def move_here(
         _arriving.pop(mark, None)
         manager.arriving.discard(connection_id)
     assert connection.reconnect is not None
-    connection.reconnect = MessageBuffer.restore(state["s"], connection.reconnect)
+    try:
+        connection.reconnect = MessageBuffer.restore(state["s"], connection.reconnect)
+    except (KeyError, TypeError, ValueError):  # it ended on its worker meanwhile
+        await _forget_here(handler, connection)
+        return None
     final = {str(name) for name in state.get("g", ())}
     for name in set(connection.group_names) - final:
         await manager._change_local_group(connection, name, REMOVE)
@@ -455,6 +459,10 @@ async def _on_mark(backplane: Backplane, message: dict[str, Any]) -> None:
         leaving.expiry.cancel()
     connection = leaving.session.connection
     assert connection is not None and connection.reconnect is not None
+    if connection.aborted or connection.closed:  # ended meanwhile (over a cap, say)
+        with contextlib.suppress(BackplaneError):
+            await backplane.send_to(leaving.arrival, {"type": "signalr.reply", "i": mark})
+        return
     # Everything sent to the connection before the marker is in the buffer now; from here
     # on the arrival gets it. Exported and unregistered before any await.
     state = {"s": connection.reconnect.export(), "g": sorted(connection.group_names)}
