@@ -205,8 +205,9 @@ class HubLifetimeManager:
         """Every connection of the hub but the excluded ids."""
         message = SerializedMessage(method, args)
         excluded = _as_set(exclude)
-        await self._fan_out(list(self.connections.values()), message, excluded)
-        await self._publish(names.all_group(self.key), "all", "", message, excluded)
+        targets, held = self._hold_arriving(list(self.connections.values()))
+        await self._fan_out(targets, message, excluded)
+        await self._publish(names.all_group(self.key), "all", "", message, excluded, held)
 
     async def send_connection(self, connection_id: str, method: str, args: list[Any]) -> None:
         """One connection, wherever it is."""
@@ -240,9 +241,13 @@ class HubLifetimeManager:
         message = SerializedMessage(method, args)
         excluded = _as_set(exclude)
         members = self.groups.get(group)
+        held = None
         if members:
-            await self._fan_out(list(members.values()), message, excluded)
-        await self._publish(names.group_group(self.key, group), "group", group, message, excluded)
+            targets, held = self._hold_arriving(list(members.values()))
+            await self._fan_out(targets, message, excluded)
+        await self._publish(
+            names.group_group(self.key, group), "group", group, message, excluded, held
+        )
 
     async def send_groups(self, groups: Iterable[str], method: str, args: list[Any]) -> None:
         """Members of several groups; a connection in two of them gets the message twice."""
@@ -250,9 +255,13 @@ class HubLifetimeManager:
         for group in groups:
             _check_group(group)
             members = self.groups.get(group)
+            held = None
             if members:
-                await self._fan_out(list(members.values()), message)
-            await self._publish(names.group_group(self.key, group), "group", group, message)
+                targets, held = self._hold_arriving(list(members.values()))
+                await self._fan_out(targets, message)
+            await self._publish(
+                names.group_group(self.key, group), "group", group, message, held=held
+            )
 
     async def send_user(self, user_id: str, method: str, args: list[Any]) -> None:
         """Every connection of one user."""
@@ -263,9 +272,13 @@ class HubLifetimeManager:
         message = SerializedMessage(method, args)
         for user_id in user_ids:
             members = self.users.get(user_id)
+            held = None
             if members:
-                await self._fan_out(list(members.values()), message)
-            await self._publish(names.user_group(self.key, user_id), "user", user_id, message)
+                targets, held = self._hold_arriving(list(members.values()))
+                await self._fan_out(targets, message)
+            await self._publish(
+                names.user_group(self.key, user_id), "user", user_id, message, held=held
+            )
 
     async def invoke_connection(
         self, connection_id: str, method: str, args: list[Any], timeout: float | None
@@ -355,6 +368,21 @@ class HubLifetimeManager:
             elif behind:
                 await asyncio.sleep(0)
 
+    def _hold_arriving(
+        self, targets: list[HubConnection]
+    ) -> tuple[list[HubConnection], list[str] | None]:
+        """Split the local recipients of a message also published: (now, held back).
+
+        A connection moving here still gets the messages published before the move's
+        marker from its previous worker, so it takes this one from this worker's own
+        publication, and only if that comes after the marker (see `transports.handoff`).
+        """
+        arriving = self.arriving
+        if not arriving:
+            return targets, None
+        held = [t.connection_id for t in targets if t.connection_id in arriving]
+        return [t for t in targets if t.connection_id not in arriving], held
+
     async def _publish(
         self,
         group: str,
@@ -362,6 +390,7 @@ class HubLifetimeManager:
         name: str,
         message: SerializedMessage,
         exclude: set[str] | frozenset[str] = frozenset(),
+        held: list[str] | None = None,
     ) -> None:
         backplane = self.backplane
         if backplane is None:
@@ -369,6 +398,8 @@ class HubLifetimeManager:
         body: dict[str, Any] = {"type": "signalr.send", "h": self.key, "k": kind, "n": name}
         if exclude:
             body["x"] = list(exclude)
+        if held:
+            body["ar"] = held
         body["p"] = message.all_payloads()
         await backplane.broadcast(self.key, group, body)
 
@@ -376,7 +407,12 @@ class HubLifetimeManager:
 
     async def _on_send(self, message: dict[str, Any], own: bool) -> None:
         if own:
-            return  # delivered locally when it was sent
+            # Delivered locally when it was sent, but to connections that were arriving
+            # then (see `_hold_arriving`): theirs if they have arrived by now.
+            held = message.get("ar")
+            if held:
+                await self._deliver_held(message, held)
+            return
         kind = message.get("k")
         name = message.get("n", "")
         targets: list[HubConnection]
@@ -398,6 +434,17 @@ class HubLifetimeManager:
         serialized = SerializedMessage("", [])
         serialized.preload(message.get("p", {}))
         await self._fan_out(targets, serialized, _as_set(message.get("x", ())), wait=False)
+
+    async def _deliver_held(self, message: dict[str, Any], held: list[str]) -> None:
+        targets = [
+            connection
+            for cid in held
+            if cid not in self.arriving and (connection := self.connections.get(cid)) is not None
+        ]
+        if targets:
+            serialized = SerializedMessage("", [])
+            serialized.preload(message.get("p", {}))
+            await self._fan_out(targets, serialized, _as_set(message.get("x", ())), wait=False)
 
     async def _on_group(self, message: dict[str, Any], own: bool) -> None:
         connection = self.connections.get(message.get("c", ""))

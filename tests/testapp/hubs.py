@@ -277,6 +277,12 @@ class StatefulHub(Hub):
         """Send to a connection wherever it lives (through the backplane when elsewhere)."""
         await self.clients.client(connection_id).send("Tick", number)
 
+    async def tick_group(self, group: str, number: int) -> None:
+        await self.clients.group(group).send("Tick", number)
+
+    async def join(self, group: str) -> None:
+        await self.groups.add_to_group(self.context.connection_id, group)
+
     async def worker(self) -> int:
         return os.getpid()
 

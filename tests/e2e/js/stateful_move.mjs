@@ -7,7 +7,8 @@
 // One official client with withStatefulReconnect() talks to /hubs/stateful through a
 // round-robin proxy in this process. It sends numbered `Record` messages (the server answers
 // each with `Recorded`), while a plain client connected straight to worker B sends numbered
-// `Tick`s to it by connection id (through the backplane whenever the connection is on A).
+// `Tick`s to it by connection id and to a group it joined (through the backplane whenever
+// the connection is on A).
 // - drops: the proxy destroys the client's socket every few seconds; each resume lands on
 //   the other worker.
 // - drain: after a while the connection is brought to worker A, A leaves the proxy's
@@ -133,6 +134,8 @@ client.on("Recorded", (n) => recorded.set(n, (recorded.get(n) || 0) + 1));
 client.on("Tick", (n) => ticks.set(n, (ticks.get(n) || 0) + 1));
 await client.start();
 const id = client.connectionId;
+const GROUP = `move-${id}`;
+await client.invoke("Join", GROUP);
 
 const ticker = new signalR.HubConnectionBuilder()
   .withUrl(`${B}/hubs/stateful`, { transport: signalR.HttpTransportType.WebSockets })
@@ -154,7 +157,9 @@ const sender = (async () => {
 const tickerLoop = (async () => {
   while (running) {
     ticked += 1;
-    await ticker.send("TickTo", id, ticked).catch((e) => errors.push(`tick: ${e.message}`));
+    // Odd numbers to the connection, even ones to its group: both must follow it.
+    const tick = ticked % 2 ? ticker.send("TickTo", id, ticked) : ticker.send("TickGroup", GROUP, ticked);
+    await tick.catch((e) => errors.push(`tick: ${e.message}`));
     await sleep(PACE);
   }
 })();
