@@ -45,12 +45,16 @@ Writing to the channel layer is not enough to take a connection: a move request 
 the connection id and the arrival's worker channel signed with SECRET_KEY (the arrival
 verified the connection token first), and the owner sends the state only to that channel.
 
-That ordering holds for one Redis server (or one shard): a channel layer sharded over
-several Redis servers orders messages per server only, and a message sent to the
-connection during a hand-over could then be lost or doubled. A hand-over that fails (no
-worker holds the connection, or the owner does not answer within BACKPLANE_TIMEOUT plus
-HANDSHAKE_TIMEOUT) refuses the resumed socket; the client then closes or, with automatic
-reconnect, starts a new connection.
+That ordering holds with `RedisPubSubChannelLayer` on one Redis server: Redis delivers
+published messages to every subscriber in the order it received them. The classic
+`RedisChannelLayer` orders each channel's messages by the sender's clock (a sorted set),
+and a layer sharded over several Redis servers orders per server only; with either, a
+message sent to the connection while it moves may be lost or doubled (measured with the
+classic layer: a few duplicates per minute with a socket dropped every three seconds).
+
+A hand-over that fails (no worker holds the connection, or the owner does not answer
+within BACKPLANE_TIMEOUT plus HANDSHAKE_TIMEOUT) refuses the resumed socket; the client
+then closes or, with automatic reconnect, starts a new connection.
 """
 
 from __future__ import annotations

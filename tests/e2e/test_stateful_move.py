@@ -43,13 +43,14 @@ def workers(redis: str, artifacts: Path, test_db: str) -> Iterator[dict[str, Any
         yield {"a": a, "b": b}
 
 
-def run(mode: str, workers: dict[str, Any], seconds: int) -> dict[str, Any]:
+def run(mode: str, workers: dict[str, Any], seconds: int, protocol: str = "json") -> dict[str, Any]:
     a, b = workers["a"], workers["b"]
     env = {
         "WORKER_A": a.url,
         "WORKER_B": b.url,
         "WORKER_A_PID": str(a.proc.pid),
         "DURATION": str(seconds),
+        "SIGNALR_PROTOCOL": protocol,
     }
     out: dict[str, Any] = run_node("stateful_move.mjs", mode, timeout=seconds + 180, env=env)
     # Where it failed, what the workers logged says why.
@@ -73,6 +74,14 @@ def test_socket_dropped_every_few_seconds_under_traffic(workers: dict[str, Any])
     assert_exactly_once(out)
     assert out["drops"] >= 3, out
     assert out["workers"] == 2, out  # the connection really moved between the workers
+
+
+@pytest.mark.timeout(300)
+def test_binary_protocol_moves_too(workers: dict[str, Any]) -> None:
+    """MessagePack records (bytes) cross the channel layer unchanged."""
+    out = run("drops", workers, 12, protocol="messagepack")
+    assert_exactly_once(out)
+    assert out["workers"] == 2, out
 
 
 @pytest.mark.timeout(300)

@@ -2,7 +2,8 @@
 // socket reaches.
 //
 //   node stateful_move.mjs <drops|drain>
-//   env: WORKER_A, WORKER_B (base URLs), WORKER_A_PID, DURATION (seconds)
+//   env: WORKER_A, WORKER_B (base URLs), WORKER_A_PID, DURATION (seconds),
+//        SIGNALR_PROTOCOL (json or messagepack)
 //
 // One official client with withStatefulReconnect() talks to /hubs/stateful through a
 // round-robin proxy in this process. It sends numbered `Record` messages (the server answers
@@ -16,6 +17,7 @@
 // Prints counts of lost and duplicated messages both ways as JSON.
 import http from "node:http";
 import net from "node:net";
+import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
 import { signalR, sleep } from "./lib.mjs";
 
 const [mode] = process.argv.slice(2);
@@ -121,11 +123,12 @@ const watchdog = setTimeout(() => {
 }, DURATION + 120000);
 
 const proxy = await roundRobin([A, B]);
-const client = new signalR.HubConnectionBuilder()
+let builder = new signalR.HubConnectionBuilder()
   .withUrl(`${proxy.url}/hubs/stateful`, { transport: signalR.HttpTransportType.WebSockets })
   .withStatefulReconnect()
-  .configureLogging(signalR.LogLevel.None)
-  .build();
+  .configureLogging(signalR.LogLevel.None);
+if (process.env.SIGNALR_PROTOCOL === "messagepack") builder = builder.withHubProtocol(new MessagePackHubProtocol());
+const client = builder.build();
 let closedWith = null;
 client.onclose((e) => (closedWith = e ? e.message : "closed without error"));
 const recorded = new Map();
