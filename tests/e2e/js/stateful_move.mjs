@@ -12,8 +12,8 @@
 // the connection is on A).
 // - drops: the proxy destroys the client's socket every few seconds; each resume lands on
 //   the other worker.
-// - drain: after a while the connection is brought to worker A, A leaves the proxy's
-//   rotation and gets SIGTERM; the client resumes on B.
+// - drain: after a while the connection is brought to worker A, and A gets SIGTERM; the
+//   client resumes through the proxy, which finds A's listening socket closed and goes to B.
 // Prints counts of lost and duplicated messages both ways as JSON.
 import http from "node:http";
 import net from "node:net";
@@ -28,16 +28,9 @@ const DROP_EVERY = 3000;
 const PACE = 20;
 
 function roundRobin(targets) {
-  const live = targets.map(() => true);
   const sockets = new Set();
   let next = 0;
-  const pick = () => {
-    for (let i = 0; i < targets.length; i++) {
-      const index = next++ % targets.length;
-      if (live[index]) return new URL(targets[index]);
-    }
-    throw new Error("no live target");
-  };
+  const pick = () => new URL(targets[next++ % targets.length]);
   const server = http.createServer((req, res) => {
     const target = pick();
     const upstream = http.request(
@@ -52,26 +45,37 @@ function roundRobin(targets) {
     req.pipe(upstream);
   });
   server.on("upgrade", (req, socket, head) => {
-    const target = pick();
-    const upstream = net.connect(Number(target.port), target.hostname, () => {
-      const lines = [`${req.method} ${req.url} HTTP/1.1`];
-      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
-      upstream.write(lines.join("\r\n") + "\r\n\r\n");
-      upstream.write(head);
-      upstream.pipe(socket);
-      socket.pipe(upstream);
-    });
-    const pair = [socket, upstream];
-    sockets.add(pair);
-    const drop = () => {
-      socket.destroy();
-      upstream.destroy();
-      sockets.delete(pair);
+    // Like a load balancer, try the next worker when one refuses the TCP connection (a
+    // draining worker has closed its listening socket).
+    const attempt = (tries) => {
+      const target = pick();
+      let connected = false;
+      const upstream = net.connect(Number(target.port), target.hostname, () => {
+        connected = true;
+        const lines = [`${req.method} ${req.url} HTTP/1.1`];
+        for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+        upstream.write(lines.join("\r\n") + "\r\n\r\n");
+        upstream.write(head);
+        upstream.pipe(socket);
+        socket.pipe(upstream);
+      });
+      const pair = [socket, upstream];
+      sockets.add(pair);
+      const drop = () => {
+        socket.destroy();
+        upstream.destroy();
+        sockets.delete(pair);
+      };
+      upstream.on("error", () => {
+        sockets.delete(pair);
+        if (!connected && tries > 1 && !socket.destroyed) attempt(tries - 1);
+        else drop();
+      });
+      upstream.on("close", () => connected && drop());
+      socket.on("error", drop);
+      socket.on("close", drop);
     };
-    upstream.on("error", drop);
-    socket.on("error", drop);
-    upstream.on("close", drop);
-    socket.on("close", drop);
+    attempt(targets.length);
   });
   server.keepAliveTimeout = 1;
   return new Promise((resolve) =>
@@ -84,9 +88,6 @@ function roundRobin(targets) {
             b.destroy();
           }
           sockets.clear();
-        },
-        remove(index) {
-          live[index] = false;
         },
         close() {
           this.drop();
@@ -195,7 +196,6 @@ if (mode === "drops") {
   }
   if ((await worker()) !== pidA) throw new Error("the connection never reached worker A");
   await sleep(DROP_EVERY);
-  proxy.remove(0); // a load balancer takes a draining worker out of rotation
   process.kill(pidA, "SIGTERM");
   killed = pidA;
   await sleep(DURATION);
