@@ -91,13 +91,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MOVE = "signalr.move"
+MARK = "signalr.move.mark"
+TRANSPORT = "WebSockets"
+FORMATS = (TransferFormat.TEXT, TransferFormat.BINARY)
 SALT = "signalr_django.handoff"
 # A move request is answered within seconds; its proof is of no use for longer.
 MAX_AGE = 60
 WARN_EVERY = 10.0
-MARK = "signalr.move.mark"
-TRANSPORT = "WebSockets"
-FORMATS = (TransferFormat.TEXT, TransferFormat.BINARY)
 
 # Endpoint handlers of each hub served through a backplane: (backplane, hub key) -> handlers.
 _hubs: dict[tuple[int, str], list[HubConnectionHandler]] = {}
