@@ -20,7 +20,8 @@ entries of `context.items` whose keys are strings and whose values are JSON (oth
 entries, such as open files or locks, cannot travel and stay behind; a DEBUG log names
 how many). The user is the one the arrival authenticated on the resumed request; the
 connection token is bound to the user key, so it is the same user. `on_connected` and
-`on_disconnected` do not run for a move: the connection lives on.
+`on_disconnected` do not run for a move: the connection lives on. Presence counts it on
+the new worker before the old one lets go, so the user stays online throughout.
 
 The hand-over, over the channel layer (connection group `Gc`, to which the owner belongs):
 
@@ -81,6 +82,7 @@ from ..exceptions import BackplaneError
 from ..lifetime import names
 from ..lifetime.backplane import Backplane
 from ..lifetime.manager import ADD, REMOVE
+from ..presence.hooks import tracker_for
 from ..protocol import Close, TransferFormat
 from ..server.outbound import QueuedOutbound
 from . import ownership
@@ -284,6 +286,10 @@ def _adopt(handler: HubConnectionHandler, connection: HubConnection) -> None:
         connection.options.MAXIMUM_PENDING_CLIENT_RESULTS_PER_CLIENT
     )
     get_heartbeat().add(connection)
+    # Counted here before its old worker stops counting it: the user stays online.
+    tracker = tracker_for(handler.hub_cls)
+    if tracker is not None:
+        tracker.connected(connection)
 
 
 # -- owner side -------------------------------------------------------------------------------
@@ -491,6 +497,9 @@ async def _forget_here(handler: HubConnectionHandler, connection: HubConnection)
     get_heartbeat().remove(connection)
     handler.dispatcher.connection_ended(connection)
     await handler.lifetime.on_disconnected(connection)
+    tracker = tracker_for(handler.hub_cls)
+    if tracker is not None:
+        tracker.disconnected(connection)
 
 
 # -- draining -------------------------------------------------------------------------------
