@@ -76,3 +76,42 @@ def test_a_move_request_needs_a_proof_for_its_connection_and_channel() -> None:
     assert not _proven(proof + "x", "conn", "worker.1")
     assert not _proven(None, "conn", "worker.1")
     assert not _proven("x" * 5000, "conn", "worker.1")
+
+
+class _Recipient:
+    """A connection stand-in that records what the lifetime manager delivers to it."""
+
+    def __init__(self, connection_id: str) -> None:
+        self.connection_id = connection_id
+        self.received: list[object] = []
+
+    def deliver(self, message: object) -> bool:
+        self.received.append(message)
+        return False
+
+
+async def test_an_arriving_connection_takes_its_new_workers_sends_from_the_publication() -> None:
+    """Held back locally while arriving; delivered from the worker's own publication only
+    if that comes after the move's marker (the old worker has the earlier ones)."""
+    from signalr_django.lifetime.manager import HubLifetimeManager
+
+    manager = HubLifetimeManager("tests.handoff")
+    here, moving = _Recipient("here"), _Recipient("moving")
+    manager.groups["g"] = {"here": here, "moving": moving}
+    manager.connections.update(manager.groups["g"])
+    manager.arriving.add("moving")
+
+    targets, held = manager._hold_arriving(list(manager.groups["g"].values()))
+    assert [t.connection_id for t in targets] == ["here"]
+    assert held == ["moving"]
+
+    publication = {"type": "signalr.send", "k": "group", "n": "g", "p": {}, "ar": held}
+    await manager._on_send(publication, own=True)  # before the marker: the old worker's
+    assert moving.received == [] and here.received == []
+    manager.arriving.discard("moving")  # the marker came
+    await manager._on_send(publication, own=True)
+    assert len(moving.received) == 1 and here.received == []
+    # Another worker's send while arriving is the old worker's to deliver.
+    manager.arriving.add("moving")
+    await manager._on_send({"type": "signalr.send", "k": "group", "n": "g", "p": {}}, own=False)
+    assert len(moving.received) == 1 and len(here.received) == 1
