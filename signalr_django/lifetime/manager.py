@@ -55,6 +55,9 @@ class HubLifetimeManager:
         # Connections moving here from another worker that still receives their messages
         # (see `transports.handoff`): deliveries from other workers are its, not theirs.
         self.arriving: set[str] = set()
+        # Connections this worker is handing over (until the move's marker): messages it
+        # delivers to them here are delivered, so the new worker must skip them.
+        self.leaving: set[str] = set()
         self._registered = False
         if backplane is not None:
             self._register(backplane)
@@ -206,8 +209,11 @@ class HubLifetimeManager:
         message = SerializedMessage(method, args)
         excluded = _as_set(exclude)
         targets, held = self._hold_arriving(list(self.connections.values()))
+        delivered = self._delivered_leaving(targets)
         await self._fan_out(targets, message, excluded)
-        await self._publish(names.all_group(self.key), "all", "", message, excluded, held)
+        await self._publish(
+            names.all_group(self.key), "all", "", message, excluded, held, delivered
+        )
 
     async def send_connection(self, connection_id: str, method: str, args: list[Any]) -> None:
         """One connection, wherever it is."""
@@ -241,12 +247,13 @@ class HubLifetimeManager:
         message = SerializedMessage(method, args)
         excluded = _as_set(exclude)
         members = self.groups.get(group)
-        held = None
+        held = delivered = None
         if members:
             targets, held = self._hold_arriving(list(members.values()))
+            delivered = self._delivered_leaving(targets)
             await self._fan_out(targets, message, excluded)
         await self._publish(
-            names.group_group(self.key, group), "group", group, message, excluded, held
+            names.group_group(self.key, group), "group", group, message, excluded, held, delivered
         )
 
     async def send_groups(self, groups: Iterable[str], method: str, args: list[Any]) -> None:
@@ -255,12 +262,18 @@ class HubLifetimeManager:
         for group in groups:
             _check_group(group)
             members = self.groups.get(group)
-            held = None
+            held = delivered = None
             if members:
                 targets, held = self._hold_arriving(list(members.values()))
+                delivered = self._delivered_leaving(targets)
                 await self._fan_out(targets, message)
             await self._publish(
-                names.group_group(self.key, group), "group", group, message, held=held
+                names.group_group(self.key, group),
+                "group",
+                group,
+                message,
+                held=held,
+                delivered=delivered,
             )
 
     async def send_user(self, user_id: str, method: str, args: list[Any]) -> None:
@@ -272,12 +285,18 @@ class HubLifetimeManager:
         message = SerializedMessage(method, args)
         for user_id in user_ids:
             members = self.users.get(user_id)
-            held = None
+            held = delivered = None
             if members:
                 targets, held = self._hold_arriving(list(members.values()))
+                delivered = self._delivered_leaving(targets)
                 await self._fan_out(targets, message)
             await self._publish(
-                names.user_group(self.key, user_id), "user", user_id, message, held=held
+                names.user_group(self.key, user_id),
+                "user",
+                user_id,
+                message,
+                held=held,
+                delivered=delivered,
             )
 
     async def invoke_connection(
@@ -383,6 +402,14 @@ class HubLifetimeManager:
         held = [t.connection_id for t in targets if t.connection_id in arriving]
         return [t for t in targets if t.connection_id not in arriving], held
 
+    def _delivered_leaving(self, targets: list[HubConnection]) -> list[str] | None:
+        """The recipients of a published message this worker delivers while handing them
+        over: its publication may reach the new worker after the marker."""
+        leaving = self.leaving
+        if not leaving:
+            return None
+        return [t.connection_id for t in targets if t.connection_id in leaving] or None
+
     async def _publish(
         self,
         group: str,
@@ -391,6 +418,7 @@ class HubLifetimeManager:
         message: SerializedMessage,
         exclude: set[str] | frozenset[str] = frozenset(),
         held: list[str] | None = None,
+        delivered: list[str] | None = None,
     ) -> None:
         backplane = self.backplane
         if backplane is None:
@@ -400,6 +428,8 @@ class HubLifetimeManager:
             body["x"] = list(exclude)
         if held:
             body["ar"] = held
+        if delivered:
+            body["lv"] = delivered
         body["p"] = message.all_payloads()
         await backplane.broadcast(self.key, group, body)
 
@@ -429,6 +459,9 @@ class HubLifetimeManager:
             return
         if self.arriving:
             targets = [t for t in targets if t.connection_id not in self.arriving]
+        delivered = message.get("lv")
+        if delivered:  # by the worker they are leaving, before it let go
+            targets = [t for t in targets if t.connection_id not in delivered]
         if not targets:
             return
         serialized = SerializedMessage("", [])

@@ -37,7 +37,11 @@ The hand-over, over the channel layer (connection group `Gc`, to which the owner
    message sent to the connection reaches the owner before the marker or the arrival after
    it. The owner, on the marker, exports its buffer (every message up to the marker) and
    forgets the connection; the arrival, on the marker, starts taking deliveries. Messages
-   its own hub methods sent meanwhile were buffered and follow the owner's.
+   its own hub methods sent meanwhile were buffered and follow the owner's. A send made on
+   either worker reaches its local recipients at once and the others by publication,
+   which may land after the marker: the arrival holds its local copy back and takes its
+   own publication only if that comes after the marker, and the owner names in its
+   publication the leaving connections it delivered to, which the arrival then skips.
 4. The arrival receives the owner's buffer, numbers its own messages after it, and the
    resumed socket gets a Sequence and every unacknowledged message, exactly as after a
    same-worker resume.
@@ -352,6 +356,7 @@ async def _serve_move(backplane: Backplane, message: dict[str, Any]) -> None:
         return
     leaving = _Leaving(handler, session, str(message.get("i", "")), reply_to)
     _leaving[connection_id] = leaving
+    handler.lifetime.leaving.add(connection_id)
     # Without the arrival's marker (it failed, or the layer lost it) the connection stays
     # here, resumable as after any dropped socket.
     wait = backplane.request_timeout * 2 + handler.options.HANDSHAKE_TIMEOUT
@@ -446,6 +451,7 @@ def _keep(handler: HubConnectionHandler, session: HubSession) -> None:
 def _give_up(connection_id: str, leaving: _Leaving) -> None:
     if _leaving.get(connection_id) is leaving:
         del _leaving[connection_id]
+        leaving.handler.lifetime.leaving.discard(connection_id)
         _keep(leaving.handler, leaving.session)
 
 
@@ -465,6 +471,7 @@ async def _on_mark(backplane: Backplane, message: dict[str, Any]) -> None:
     if leaving is None or leaving.mark != message.get("m") or leaving.arrival != reply_to:
         return
     del _leaving[connection_id]
+    leaving.handler.lifetime.leaving.discard(connection_id)
     if leaving.expiry is not None:
         leaving.expiry.cancel()
     connection = leaving.session.connection
