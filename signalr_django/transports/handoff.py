@@ -552,4 +552,4 @@ async def _release(handler: HubConnectionHandler, connection: HubConnection) -> 
     elif not connection.detached and not connection.closed:
         # Neither stopped here nor released by its read loop (the server cancelling it
         # on shutdown does that): it cannot wait for its client, so it ends as usual.
-        connection.abort(Close(allow_reconnect=True))
+        connection.abort(Close(allow_reconnect=True), "shutdown")
