@@ -48,9 +48,10 @@ class HubEndpoint:
         backplane = handler.lifetime.backplane
         if backplane is not None and not handler.forwarding_ready:
             handler.forwarding_ready = True
-            from .transports import forwarding
+            from .transports import forwarding, handoff
 
             forwarding.register(backplane, handler)
+            handoff.register(backplane, handler)
         kind = scope["type"]
         if kind == "websocket":
             await serve_websocket(handler, scope, receive, send)

@@ -40,5 +40,6 @@ SIGNALR = {
     "LOAD_REPORT_INTERVAL": 0.5,
     # Generous on a busy test machine: a worker only counts as missing when it is stopped.
     "QUERY_TIMEOUT": float(os.environ.get("SIGNALR_TEST_QUERY_TIMEOUT", "5")),
+    "SHUTDOWN_DRAIN_TIMEOUT": float(os.environ.get("SIGNALR_TEST_DRAIN_TIMEOUT", "5")),
     "CORS_ALLOWED_ORIGINS": ["http://cors.example"],
 }

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from ..exceptions import ProtocolError
 from ..protocol import Payload
@@ -76,6 +77,37 @@ class MessageBuffer:
     def unacked(self) -> list[Payload]:
         """Messages to send again after a reconnect, oldest first."""
         return [payload for _, payload in self.buffer]
+
+    # -- moving to another worker ------------------------------------------------------------
+
+    def export(self) -> dict[str, Any]:
+        """The whole state, as plain values a channel layer carries (see `handoff`)."""
+        return {
+            "t": self.total_sent,
+            "b": [[sequence_id, payload] for sequence_id, payload in self.buffer],
+            "lr": self.latest_received,
+            "cr": self._current_receiving,
+            "la": self._last_ack_sent,
+        }
+
+    @classmethod
+    def restore(cls, state: dict[str, Any], later: MessageBuffer) -> MessageBuffer:
+        """The buffer `state` (from `export`) describes, followed by what `later` tracked.
+
+        `later` numbered its messages from 1 while the state was on its way; they come
+        after every message of `state`, so they are numbered on from its last one.
+        """
+        buffer = cls()
+        buffer.total_sent = int(state["t"])
+        for sequence_id, payload in state["b"]:
+            buffer.buffer.append((int(sequence_id), payload))
+            buffer.buffered_bytes += len(payload)
+        for _, payload in later.buffer:
+            buffer.track(payload)
+        buffer.latest_received = int(state["lr"])
+        buffer._current_receiving = int(state["cr"])
+        buffer._last_ack_sent = int(state["la"])
+        return buffer
 
     # -- inbound -------------------------------------------------------------------------
 

@@ -73,10 +73,13 @@ def _close_all() -> int:
     """Close every hub connection (allowing reconnects) and every raw one; how many."""
     from ..lifetime.manager import _managers
     from ..raw.handler import close_raw_connections
+    from ..transports.handoff import release
 
     connections = [c for m in _managers.values() for c in list(m.connections.values())]
     for connection in connections:
-        connection.abort(Close(allow_reconnect=True), "shutdown")
+        # Stateful WebSocket clients resume, on another worker, without losing a message.
+        if not release(connection):
+            connection.abort(Close(allow_reconnect=True), "shutdown")
     return len(connections) + len(close_raw_connections())
 
 

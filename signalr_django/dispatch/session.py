@@ -181,6 +181,17 @@ class HubSession:
         if rest:
             await self.feed(rest)
 
+    def adopt(self, connection: HubConnection) -> None:
+        """Carry on a connection whose handshake happened on another worker (it moved here)."""
+        self._buffer = None
+        if connection.protocol.transfer_format is TransferFormat.BINARY:
+            self._binary_framer = BinaryFramer(self.limit)
+        else:
+            self._text_framer = TextFramer(self.limit)
+        if self._on_abort is not None:
+            connection.on_abort(self._on_abort)
+        self.connection = connection
+
     async def refuse(self, error: str) -> None:
         """Answer the handshake with an error; raises HandshakeFailed."""
         self._buffer = None

@@ -52,6 +52,12 @@ class HubLifetimeManager:
         self.users: dict[str, dict[str, HubConnection]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.backplane = backplane
+        # Connections moving here from another worker that still receives their messages
+        # (see `transports.handoff`): deliveries from other workers are its, not theirs.
+        self.arriving: set[str] = set()
+        # Connections this worker is handing over (until the move's marker): messages it
+        # delivers to them here are delivered, so the new worker must skip them.
+        self.leaving: set[str] = set()
         self._registered = False
         if backplane is not None:
             self._register(backplane)
@@ -202,8 +208,12 @@ class HubLifetimeManager:
         """Every connection of the hub but the excluded ids."""
         message = SerializedMessage(method, args)
         excluded = _as_set(exclude)
-        await self._fan_out(list(self.connections.values()), message, excluded)
-        await self._publish(names.all_group(self.key), "all", "", message, excluded)
+        targets, held = self._hold_arriving(list(self.connections.values()))
+        delivered = self._delivered_leaving(targets)
+        await self._fan_out(targets, message, excluded)
+        await self._publish(
+            names.all_group(self.key), "all", "", message, excluded, held, delivered
+        )
 
     async def send_connection(self, connection_id: str, method: str, args: list[Any]) -> None:
         """One connection, wherever it is."""
@@ -237,9 +247,14 @@ class HubLifetimeManager:
         message = SerializedMessage(method, args)
         excluded = _as_set(exclude)
         members = self.groups.get(group)
+        held = delivered = None
         if members:
-            await self._fan_out(list(members.values()), message, excluded)
-        await self._publish(names.group_group(self.key, group), "group", group, message, excluded)
+            targets, held = self._hold_arriving(list(members.values()))
+            delivered = self._delivered_leaving(targets)
+            await self._fan_out(targets, message, excluded)
+        await self._publish(
+            names.group_group(self.key, group), "group", group, message, excluded, held, delivered
+        )
 
     async def send_groups(self, groups: Iterable[str], method: str, args: list[Any]) -> None:
         """Members of several groups; a connection in two of them gets the message twice."""
@@ -247,9 +262,19 @@ class HubLifetimeManager:
         for group in groups:
             _check_group(group)
             members = self.groups.get(group)
+            held = delivered = None
             if members:
-                await self._fan_out(list(members.values()), message)
-            await self._publish(names.group_group(self.key, group), "group", group, message)
+                targets, held = self._hold_arriving(list(members.values()))
+                delivered = self._delivered_leaving(targets)
+                await self._fan_out(targets, message)
+            await self._publish(
+                names.group_group(self.key, group),
+                "group",
+                group,
+                message,
+                held=held,
+                delivered=delivered,
+            )
 
     async def send_user(self, user_id: str, method: str, args: list[Any]) -> None:
         """Every connection of one user."""
@@ -260,9 +285,19 @@ class HubLifetimeManager:
         message = SerializedMessage(method, args)
         for user_id in user_ids:
             members = self.users.get(user_id)
+            held = delivered = None
             if members:
-                await self._fan_out(list(members.values()), message)
-            await self._publish(names.user_group(self.key, user_id), "user", user_id, message)
+                targets, held = self._hold_arriving(list(members.values()))
+                delivered = self._delivered_leaving(targets)
+                await self._fan_out(targets, message)
+            await self._publish(
+                names.user_group(self.key, user_id),
+                "user",
+                user_id,
+                message,
+                held=held,
+                delivered=delivered,
+            )
 
     async def invoke_connection(
         self, connection_id: str, method: str, args: list[Any], timeout: float | None
@@ -352,6 +387,29 @@ class HubLifetimeManager:
             elif behind:
                 await asyncio.sleep(0)
 
+    def _hold_arriving(
+        self, targets: list[HubConnection]
+    ) -> tuple[list[HubConnection], list[str] | None]:
+        """Split the local recipients of a message also published: (now, held back).
+
+        A connection moving here still gets the messages published before the move's
+        marker from its previous worker, so it takes this one from this worker's own
+        publication, and only if that comes after the marker (see `transports.handoff`).
+        """
+        arriving = self.arriving
+        if not arriving:
+            return targets, None
+        held = [t.connection_id for t in targets if t.connection_id in arriving]
+        return [t for t in targets if t.connection_id not in arriving], held
+
+    def _delivered_leaving(self, targets: list[HubConnection]) -> list[str] | None:
+        """The recipients of a published message this worker delivers while handing them
+        over: its publication may reach the new worker after the marker."""
+        leaving = self.leaving
+        if not leaving:
+            return None
+        return [t.connection_id for t in targets if t.connection_id in leaving] or None
+
     async def _publish(
         self,
         group: str,
@@ -359,6 +417,8 @@ class HubLifetimeManager:
         name: str,
         message: SerializedMessage,
         exclude: set[str] | frozenset[str] = frozenset(),
+        held: list[str] | None = None,
+        delivered: list[str] | None = None,
     ) -> None:
         backplane = self.backplane
         if backplane is None:
@@ -366,6 +426,10 @@ class HubLifetimeManager:
         body: dict[str, Any] = {"type": "signalr.send", "h": self.key, "k": kind, "n": name}
         if exclude:
             body["x"] = list(exclude)
+        if held:
+            body["ar"] = held
+        if delivered:
+            body["lv"] = delivered
         body["p"] = message.all_payloads()
         await backplane.broadcast(self.key, group, body)
 
@@ -373,7 +437,12 @@ class HubLifetimeManager:
 
     async def _on_send(self, message: dict[str, Any], own: bool) -> None:
         if own:
-            return  # delivered locally when it was sent
+            # Delivered locally when it was sent, but to connections that were arriving
+            # then (see `_hold_arriving`): theirs if they have arrived by now.
+            held = message.get("ar")
+            if held:
+                await self._deliver_held(message, held)
+            return
         kind = message.get("k")
         name = message.get("n", "")
         targets: list[HubConnection]
@@ -388,11 +457,27 @@ class HubLifetimeManager:
             targets = [connection] if connection is not None else []
         else:
             return
+        if self.arriving:
+            targets = [t for t in targets if t.connection_id not in self.arriving]
+        delivered = message.get("lv")
+        if delivered:  # by the worker they are leaving, before it let go
+            targets = [t for t in targets if t.connection_id not in delivered]
         if not targets:
             return
         serialized = SerializedMessage("", [])
         serialized.preload(message.get("p", {}))
         await self._fan_out(targets, serialized, _as_set(message.get("x", ())), wait=False)
+
+    async def _deliver_held(self, message: dict[str, Any], held: list[str]) -> None:
+        targets = [
+            connection
+            for cid in held
+            if cid not in self.arriving and (connection := self.connections.get(cid)) is not None
+        ]
+        if targets:
+            serialized = SerializedMessage("", [])
+            serialized.preload(message.get("p", {}))
+            await self._fan_out(targets, serialized, _as_set(message.get("x", ())), wait=False)
 
     async def _on_group(self, message: dict[str, Any], own: bool) -> None:
         connection = self.connections.get(message.get("c", ""))

@@ -25,13 +25,13 @@ from ..core.load import over_limit
 from ..core.logs import safe_id
 from ..core.shutdown import DRAINING, is_draining
 from ..dispatch.dispatcher import ClientClosed
-from ..dispatch.handler import ConnectionRefused, ServerShutdown
+from ..dispatch.handler import ConnectionRefused, HubConnectionHandler, ServerShutdown
 from ..dispatch.session import HandshakeFailed, HubSession
 from ..exceptions import ProtocolError
 from ..protocol import Sequence, TransferFormat
 from ..server import QueuedOutbound, websocket_outbound
 from ..server.outbound import Outbound
-from . import ownership
+from . import handoff, ownership
 from .http import AT_LIMIT
 from .http_connection import get_http_manager
 from .negotiate import new_connection_id, read_connection_token, user_key
@@ -101,6 +101,7 @@ async def serve_websocket(
         return
     resumed: HubSession | None = None
     stateful = False
+    claimed = False
     if token is None:
         connection_id = new_connection_id()  # skipNegotiation
     else:
@@ -113,6 +114,20 @@ async def serve_websocket(
         resumed = handler.resumable.pop(connection_id, None)
         if resumed is None and stateful and connection_id in handler.lifetime.connections:
             resumed = await _take_over(handler, connection_id)
+        if (
+            resumed is None
+            and stateful
+            and isinstance(handler, HubConnectionHandler)
+            and handoff.may_move(handler, connection_id)
+        ):
+            # A resume of a connection another worker holds, or the token's first use.
+            if await handoff.claim_start(handler, verified):
+                claimed = True
+            else:
+                resumed = await handoff.move_here(handler, connection_id, scope, user)
+                if resumed is None:
+                    await _reject(send)
+                    return
         if resumed is None and (
             time.time() - verified.issued > options.DISCONNECT_TIMEOUT + 5
             or connection_id in handler.lifetime.connections
@@ -121,7 +136,11 @@ async def serve_websocket(
         ):
             await _reject(send)  # unknown, expired or already in use (404/409 over HTTP)
             return
-        if resumed is None and not await ownership.claim_websocket(handler, verified, scope, send):
+        if (
+            resumed is None
+            and not claimed
+            and not await ownership.claim_websocket(handler, verified, scope, send)
+        ):
             return  # started on another worker, ended there, or the registry is unreachable
     await send({"type": "websocket.accept"})
 
@@ -153,6 +172,7 @@ async def serve_websocket(
     failure: BaseException | None = None
     client_gone = False
     replaced = False
+    released = False
     try:
         await session.open()
         async with asyncio.timeout(options.HANDSHAKE_TIMEOUT):
@@ -183,6 +203,11 @@ async def serve_websocket(
             # socket leaves quietly and the connection lives on.
             replaced = True
             reader.uncancel()
+        elif isinstance(connection, HubConnection) and handoff.can_hand_over(handler, connection):
+            # The server is shutting down: a stateful client resumes on another worker,
+            # which takes the connection over from here (see `handoff`).
+            released = True
+            reader.uncancel()
         elif connection is None or not connection.aborted:
             # The server is shutting down (Daphne cancels its applications): tell the
             # client to reconnect, to another worker if this one does not come back.
@@ -208,6 +233,12 @@ async def serve_websocket(
             assert isinstance(connection, HubConnection)
             _replacing.pop(connection, None)
             with contextlib.suppress(Exception):
+                await send({"type": "websocket.close", "code": 1000})
+        elif released:
+            assert isinstance(session, HubSession)
+            _detach(handler, session)
+            with contextlib.suppress(Exception):
+                # No Close message: the client resumes instead of ending the connection.
                 await send({"type": "websocket.close", "code": 1000})
         elif (
             client_gone

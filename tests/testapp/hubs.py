@@ -269,6 +269,23 @@ class StatefulHub(Hub):
     async def connection_id(self) -> str:
         return self.context.connection_id
 
+    async def record(self, number: int) -> None:
+        """Answer each numbered message once, so clients count what was processed."""
+        await self.clients.caller.send("Recorded", number)
+
+    async def tick_to(self, connection_id: str, number: int) -> None:
+        """Send to a connection wherever it lives (through the backplane when elsewhere)."""
+        await self.clients.client(connection_id).send("Tick", number)
+
+    async def tick_group(self, group: str, number: int) -> None:
+        await self.clients.group(group).send("Tick", number)
+
+    async def join(self, group: str) -> None:
+        await self.groups.add_to_group(self.context.connection_id, group)
+
+    async def worker(self) -> int:
+        return os.getpid()
+
 
 class NoWebSocketsHub(TestHub):
     """Offers every transport; the test router refuses its WebSocket upgrades."""
