@@ -265,7 +265,8 @@ def test_management_command(cluster: dict[str, Any], clients: Clients) -> None:
     one = manage(cluster, "groups", "CapsHub", "--group", "ops", "--json")
     assert json.loads(one.stdout)["value"] == 1
 
-    closed = manage(cluster, "close", "CapsHub", dave, "--reason", "Bye")
+    # Ids are base64url: one may start with "-", so options go first, then "--".
+    closed = manage(cluster, "close", "--reason", "Bye", "--", "CapsHub", dave)
     assert closed.returncode == 0 and f"Closed {dave}" in closed.stdout, closed.stderr
     assert "Bye" in clients(op="wait", name="dave-a", until="closed")["closedWith"]
     unknown = manage(cluster, "close", "CapsHub", "nobody")

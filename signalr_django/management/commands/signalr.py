@@ -54,7 +54,13 @@ class Command(BaseCommand):
         groups.add_argument("--group", help="only this group's member count")
         close = add("close", "close a connection wherever it is")
         close.add_argument("hub")
-        close.add_argument("connection_id")
+        # Connection ids are base64url and may start with "-", which argparse reads as an
+        # option: options first, then "--", then HUB and the id.
+        close.add_argument(
+            "connection_id",
+            help="the connection's id; one that starts with '-' needs the options first, "
+            "then '--': close --reason R -- HUB -Abc...",
+        )
         close.add_argument("--reason", default=None, help="the error the client sees")
         close.add_argument(
             "--allow-reconnect", action="store_true", help="let the client reconnect"
