@@ -18,9 +18,11 @@ class SignalRConfig(AppConfig):
         from . import checks, conf
         from .core import load, shutdown
         from .presence import registry
+        from .server import daphne
 
         setting_changed.connect(conf.clear_cache, dispatch_uid="signalr_django.conf")
         checks.register()
         shutdown.install()
         load.install()
         registry.install()
+        daphne.tune_http()

@@ -14,7 +14,10 @@ project reaches for them:
   server's connection table, and Twisted's HTTP channels behind kept-alive connections;
 - what a WebSocket keeps of its opening handshake (`release_handshake`): about 5 KB per
   connection that nothing reads once it is open, which at 50,000 connections is 250 MB;
-- Daphne's once-a-second sweep over every connection (`tune_server`).
+- Daphne's once-a-second sweep over every connection (`tune_server`);
+- for plain HTTP requests (negotiate, Server-Sent Events, long polling), Daphne's HTTP
+  factory: its requests skip Twisted's form parsing, and Twisted's own access log is not
+  written where Daphne discards it (`tune_http_factory`).
 
 Every such attribute is checked when a connection starts (`websocket_outbound`); when one
 is missing (a Daphne or Twisted upgrade renamed it) the connection falls back to the generic
@@ -619,3 +622,94 @@ def reactor_running() -> bool:
     """Whether Daphne's reactor runs in this process (it then serves connections)."""
     reactor = _reactor()
     return bool(reactor is not None and getattr(reactor, "running", False))
+
+
+# --------------------------------------------------------------------------- HTTP requests
+
+# What `tune_http_factory` uses of Daphne's HTTP factory.
+HTTP_FACTORY_ATTRIBUTES = ("buildProtocol", "server", "_logFile")
+
+_request_classes: dict[type, type] = {}
+
+
+def _request_class(base: Any) -> type:
+    """`base` (Daphne's `WebRequest`) without Twisted's parsing of form bodies.
+
+    Twisted's `Request.requestReceived` parses the Content-Type of every POST with a body
+    through the `email` package (to fill `request.args` for form submissions), about 60 µs
+    per request. Daphne never reads `request.args`: it hands the raw body to the
+    application, which parses forms itself (Django's `request.POST`), so the parse is
+    pure cost, and for an upload a second copy of it in memory. Twisted offers the switch
+    (`parsePOSTFormSubmission=False`); Daphne does not pass it, so it is set here.
+    """
+    cls = _request_classes.get(base)
+    if cls is None:
+        setup: Callable[..., None] = base.__init__
+
+        def init(self: Any, *args: Any, **kwargs: Any) -> None:
+            setup(self, *args, **kwargs)
+            self._parsePOSTFormSubmission = False
+
+        namespace = {"__init__": init, "__module__": base.__module__}
+        cls = _request_classes[base] = type(base.__name__, (base,), namespace)
+    return cls
+
+
+def parses_forms_optionally() -> bool:
+    """Whether Twisted's requests take `parsePOSTFormSubmission` (older Twisted always parses)."""
+    import inspect
+
+    from twisted.web.http import Request
+
+    return "parsePOSTFormSubmission" in inspect.signature(Request.__init__).parameters
+
+
+def tune_http_factory(factory: Any) -> bool:
+    """Make every later HTTP request of Daphne's `factory` cheaper; whether it was tuned.
+
+    - Requests skip Twisted's form-body parsing (`_request_class`): Daphne builds each
+      connection's channel with `requestFactory = WebRequest`; the wrapped `buildProtocol`
+      gives it the subclass instead.
+    - Twisted's own access log is switched off when Daphne sends Twisted's log nowhere
+      (verbosity 0 or 1, the default): Twisted's HTTP factory formats a combined-log line
+      per request into it, which Daphne then drops. Daphne's access log (`--access-log`,
+      or stdout at verbosity 1) is Daphne's and is left as it is.
+    Both are proposals for Daphne upstream (pass `parsePOSTFormSubmission=False`; no Twisted
+    access log). tests/unit/test_daphne_adapter.py pins what this relies on.
+    """
+    if getattr(factory, "_signalr_tuned", False):
+        return True
+    try:
+        from daphne.http_protocol import WebRequest
+    except ImportError:  # pragma: no cover - only called under Daphne
+        return False
+    if not _has(factory, HTTP_FACTORY_ATTRIBUTES) or not parses_forms_optionally():
+        logger.info("Daphne's HTTP factory is not as expected; HTTP requests are not tuned")
+        return False
+    build = factory.buildProtocol
+
+    def build_protocol(addr: Any) -> Any:
+        protocol = build(addr)
+        base = getattr(protocol, "requestFactory", None)
+        if isinstance(base, type) and issubclass(base, WebRequest):
+            protocol.requestFactory = _request_class(base)
+        return protocol
+
+    factory.buildProtocol = build_protocol
+    if getattr(factory.server, "verbosity", 2) <= 1:
+        factory._logFile = None
+    factory._signalr_tuned = True
+    return True
+
+
+def tune_http() -> None:
+    """Tune Daphne's HTTP factories once its reactor runs (before it accepts a connection)."""
+
+    def tune() -> None:
+        reactor = _reactor()
+        if reactor is None or not hasattr(reactor, "getReaders"):
+            return
+        for port in _listening_ports(reactor):
+            tune_http_factory(port.factory)
+
+    call_when_running(tune)

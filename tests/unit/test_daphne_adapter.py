@@ -323,3 +323,137 @@ def test_the_tuned_sweep_reaps_exactly_what_daphnes_own_would() -> None:
         asyncio.run(scenario())
     finally:
         logging.getLogger("daphne.server").disabled = False
+
+
+def test_twisted_requests_can_skip_form_parsing() -> None:
+    """Twisted's `Request` takes `parsePOSTFormSubmission` and `requestReceived` obeys it."""
+    import inspect
+
+    from twisted.web import http
+
+    assert adapter.parses_forms_optionally()
+    source = inspect.getsource(http.Request.requestReceived)
+    assert "self._parsePOSTFormSubmission" in source
+    assert "_parseContentType(" in source
+    assert hasattr(http.HTTPFactory, "log")
+    assert "if logFile is not None" in inspect.getsource(http.HTTPFactory.log)
+
+
+def _daphne_http(verbosity: int) -> tuple[Any, Any, list[dict[str, Any]]]:
+    """A Daphne server's HTTP factory, tuned, and what its application receives."""
+    from daphne.http_protocol import HTTPFactory
+    from daphne.server import Server
+
+    received: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        received.append(await receive())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    server = Server(
+        application=app, endpoints=["tcp:port=0:interface=127.0.0.1"], verbosity=verbosity
+    )
+    server.connections = {}  # as Server.run() starts it
+    factory = HTTPFactory(server)
+    factory.startFactory()
+    return server, factory, received
+
+
+@pytest.mark.parametrize("verbosity", [1, 2])
+def test_tuned_daphne_hands_form_bodies_over_unparsed(
+    verbosity: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After `tune_http_factory` requests skip Twisted's form parsing, nothing else changes."""
+    import asyncio
+
+    from daphne.http_protocol import WebRequest
+    from twisted.internet.testing import StringTransport
+    from twisted.python import log as twisted_log
+    from twisted.web import http
+
+    def refuse(line: bytes) -> bytes:
+        raise AssertionError("Twisted parsed the Content-Type")
+
+    async def scenario() -> None:
+        server, factory, received = _daphne_http(verbosity)
+        assert factory._logFile is twisted_log.logfile
+        assert adapter.tune_http_factory(factory)
+        assert adapter.tune_http_factory(factory)  # once
+        # Twisted's own access log goes where Daphne sends Twisted's log: nowhere at
+        # verbosity 0-1 (so it is not written), to the logging module above.
+        assert (factory._logFile is None) == (verbosity <= 1)
+        protocol = factory.buildProtocol(None)
+        assert issubclass(protocol.requestFactory, WebRequest)
+        assert protocol.requestFactory is not WebRequest
+        assert protocol.requestFactory.__name__ == "WebRequest"
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        monkeypatch.setattr(http, "_parseContentType", refuse)
+        protocol.dataReceived(
+            b"POST /form?x=1 HTTP/1.1\r\nHost: a\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\na=b"
+        )
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+            if transport.value().endswith(b"ok"):
+                break
+        assert received == [{"type": "http.request", "body": b"a=b", "more_body": False}]
+        assert transport.value().startswith(b"HTTP/1.1 200")
+        for protocol in list(server.connections):
+            server.protocol_disconnected(protocol)
+        factory.stopFactory()
+
+    logging.getLogger("daphne.server").disabled = True
+    try:
+        asyncio.run(scenario())
+    finally:
+        logging.getLogger("daphne.server").disabled = False
+
+
+def test_tune_http_leaves_anything_else_alone() -> None:
+    """An object that is not Daphne's HTTP factory is not touched."""
+
+    class NotAFactory:
+        pass
+
+    thing = NotAFactory()
+    assert not adapter.tune_http_factory(thing)
+    assert not hasattr(thing, "_signalr_tuned")
+
+
+def test_tune_http_tunes_daphnes_listening_factories_once_the_reactor_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`tune_http` (called at start-up) waits for the reactor, then tunes every port's factory."""
+    from twisted.internet.interfaces import IListeningPort
+    from zope.interface import implementer
+
+    _server, factory, _received = _daphne_http(1)
+
+    @implementer(IListeningPort)
+    class Port:
+        def __init__(self, factory: Any) -> None:
+            self.factory = factory
+
+    class Reactor:
+        def __init__(self) -> None:
+            self.pending: list[Any] = []
+
+        def addSystemEventTrigger(self, *args: Any) -> None:  # noqa: N802 - Twisted's name
+            pass
+
+        def callWhenRunning(self, callback: Any) -> None:  # noqa: N802 - Twisted's name
+            self.pending.append(callback)
+
+        def getReaders(self) -> list[Any]:  # noqa: N802 - Twisted's name
+            return [Port(factory), object()]
+
+    reactor = Reactor()
+    monkeypatch.setitem(__import__("sys").modules, "twisted.internet.reactor", reactor)
+    adapter.tune_http()
+    assert not getattr(factory, "_signalr_tuned", False)  # not before the reactor runs
+    for callback in reactor.pending:
+        callback()
+    assert factory._signalr_tuned
+    factory.stopFactory()
