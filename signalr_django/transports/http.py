@@ -81,6 +81,23 @@ async def respond(
     await send({"type": "http.response.body", "body": body})
 
 
+def query_params(scope: dict[str, Any]) -> dict[str, str]:
+    """The request's query parameters (`parse_qsl` rules: blank values left out).
+
+    Every poll and send carries `?id=TOKEN`, whose characters need no unquoting; such a
+    query is split directly, at a fraction of `parse_qsl`'s cost.
+    """
+    raw: bytes = scope.get("query_string", b"")
+    if b"%" in raw or b"+" in raw:
+        return dict(parse_qsl(raw.decode("latin-1")))
+    params = {}
+    for pair in raw.decode("latin-1").split("&"):
+        name, _, value = pair.partition("=")
+        if value:
+            params[name] = value
+    return params
+
+
 def cors_headers(scope: dict[str, Any], options: HubOptions) -> list[tuple[bytes, bytes]]:
     """Credentialed CORS headers for an allowed cross-origin caller, else none."""
     origin = header(scope, b"origin")
@@ -147,7 +164,7 @@ async def serve_negotiate(
         lifecycle.refused(scope, hub_cls, NEGOTIATE, "limit", "MAX_CONNECTIONS reached")
         await respond(send, 503, AT_LIMIT, headers=[(b"retry-after", RETRY_AFTER), *cors])
         return
-    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+    query = query_params(scope)
     version = parse_version(query.get("negotiateVersion"), options)
     if isinstance(version, str):
         await respond(send, 200, error_body(version), "application/json", cors)
@@ -210,8 +227,7 @@ async def serve_connection_request(
     accept = header(scope, b"accept") or ""
     sse = method == "GET" and "text/event-stream" in accept
     requested = SERVER_SENT_EVENTS if sse else LONG_POLLING
-    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-    token = query.get("id")
+    token = query_params(scope).get("id")
     if not token:
         await drain_body(receive)
         await respond(send, 400, b"Connection ID required", headers=cors)

@@ -49,6 +49,11 @@ def sse_event(payload: Payload) -> bytes:
     return (out + "\r\n").encode("utf-8")
 
 
+def _expire(waiter: asyncio.Future[str]) -> None:
+    if not waiter.done():
+        waiter.set_result(POLL_TIMEOUT)
+
+
 class PollOutbound(Outbound):
     """Long polling's outbound queue: records wait in the connection until a poll takes them.
 
@@ -161,14 +166,16 @@ class HttpConnection:
         if self.ended:
             self.manager.remove(self)
             return 204, b""
-        waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[str] = loop.create_future()
         self.poll_waiter = waiter
         self.polling = True
+        # A timer that resolves the waiter, rather than `wait_for`: no task per poll.
+        timer = loop.call_later(timeout, _expire, waiter)
         try:
-            reason = await asyncio.wait_for(asyncio.shield(waiter), timeout)
-        except TimeoutError:
-            reason = POLL_TIMEOUT
+            reason = await waiter
         finally:
+            timer.cancel()
             self.polling = False
             self.last_seen = time.monotonic()
             if self.poll_waiter is waiter:

@@ -11,6 +11,7 @@ starts one connection, on one worker, once.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -40,8 +41,13 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+@functools.lru_cache(maxsize=4)
+def _token_key(secret: str) -> bytes:
+    return hashlib.sha256(b"signalr_django.connection_token" + secret.encode()).digest()
+
+
 def _signature(connection_id: str, issued: int, flags: str, owner: str, user_key: str) -> str:
-    key = hashlib.sha256(b"signalr_django.connection_token" + settings.SECRET_KEY.encode()).digest()
+    key = _token_key(settings.SECRET_KEY)
     message = f"{connection_id}|{issued}|{flags}|{owner}|{user_key}".encode()
     return _b64(hmac.new(key, message, hashlib.sha256).digest()[:18])
 
@@ -83,7 +89,17 @@ class ConnectionToken:
 
 
 def read_connection_token(token: str, user_key: str) -> ConnectionToken | None:
-    """Verify a token for the user of this request; None when forged, foreign or malformed."""
+    """Verify a token for the user of this request; None when forged, foreign or malformed.
+
+    Every request of an SSE or long-polling connection carries its token, so the answer is
+    remembered for the most recent tokens (keyed by the secret too, for a changed
+    SECRET_KEY): a poll or a send then costs a lookup instead of an HMAC.
+    """
+    return _verified(token, user_key, settings.SECRET_KEY)
+
+
+@functools.lru_cache(maxsize=1024)
+def _verified(token: str, user_key: str, secret: str) -> ConnectionToken | None:
     parts = token.split(".")
     if len(parts) != 5 or len(token) > 400:
         return None

@@ -40,6 +40,29 @@ def test_tokens_round_trip_and_bind_the_user_and_owner() -> None:
         assert read_connection_token(junk, "7") is None
 
 
+def test_a_remembered_token_is_not_trusted_under_another_secret_key(settings: Any) -> None:
+    """Verified tokens are remembered per SECRET_KEY: a new key invalidates the old tokens."""
+    token = make_connection_token("abc", "7")
+    assert read_connection_token(token, "7") is not None
+    assert read_connection_token(token, "7") is not None  # remembered
+    settings.SECRET_KEY = "another secret key, long enough for Django's checks to accept it"
+    assert read_connection_token(token, "7") is None
+    assert read_connection_token(make_connection_token("abc", "7"), "7") is not None
+
+
+def test_the_query_parameters_are_read_as_parse_qsl_reads_them() -> None:
+    """The plain `?id=TOKEN` fast path agrees with `parse_qsl` on every kind of query."""
+    from urllib.parse import parse_qsl
+
+    from signalr_django.transports.http import query_params
+
+    queries = [b"", b"id=abc.def", b"id=&x=1", b"id", b"a=1&a=2", b"=x", b"id=a=b", b"&&id=z&"]
+    queries += [b"id=a%2Eb", b"id=a+b", b"id=a;b=c", b"id=\xe9", b"negotiateVersion=1&_=17"]
+    for query in queries:
+        expected = dict(parse_qsl(query.decode("latin-1")))
+        assert query_params({"query_string": query}) == expected, query
+
+
 @pytest.mark.django_db
 async def test_embedded_access_tokens_need_no_database() -> None:
     """The redirect's token carries the user; it expires on its own clock."""
