@@ -14,10 +14,16 @@ the WebSocket one measured in the same run.
 Each transport of each run gets a freshly started server, and the transport order rotates
 per run, as in ``run.py``. Prints a Markdown table of medians and one of ratios against
 WebSockets, and writes everything to ``bench/results/transports.json``.
+
+With ``BENCH_BASELINE=/path/to/checkout`` (``git worktree add /tmp/base HEAD~1``) every
+transport is also measured against the hub of that checkout, next to the current one in
+the same run (which of the two goes first alternates per run), and a third table divides
+each current figure by the baseline's.
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -34,6 +40,7 @@ from bench.run import Measurement
 
 LABELS = {WEBSOCKETS: "WebSockets", SSE: "Server-Sent Events", LONG_POLLING: "long polling"}
 REFERENCE = WEBSOCKETS
+BASE = "-base"  # suffix of a measurement of the BENCH_BASELINE checkout
 RATIO_METRICS = ("throughput", "server_us_per_msg", "p50_ms", "p99_ms", "c1_p50_ms", "c1_p99_ms")
 
 
@@ -81,11 +88,25 @@ class HubTarget(harness.Target):
         return common.daphne_command(port, *self.extra_args)
 
 
-def hub_target(settings: Settings) -> HubTarget:
-    """The run's server: ``run.py``'s ``hub`` target, with or without the access log."""
+def hub_target(settings: Settings, base: bool = False) -> HubTarget:
+    """The run's server: ``run.py``'s ``hub`` target, with or without the access log.
+
+    ``base``: the same server started in the BENCH_BASELINE checkout (a ``-base`` target).
+    """
     hub = harness.TARGETS["hub"]
     extra = () if settings.access_log else ("-v", "0")
-    return HubTarget(hub.name, hub.kind, hub.path, hub.description, extra)
+    name = hub.name + BASE if base else hub.name
+    return HubTarget(name, hub.kind, hub.path, hub.description, extra)
+
+
+def transport_of(name: str) -> str:
+    """The transport a measurement name stands for (``sse-base`` -> ``sse``)."""
+    return name.removesuffix(BASE)
+
+
+def label(name: str) -> str:
+    """A measurement name as the tables print it."""
+    return LABELS[transport_of(name)] + (" (baseline)" if name.endswith(BASE) else "")
 
 
 def server_command(settings: Settings) -> list[str]:
@@ -111,12 +132,16 @@ def loadgen_command(settings: Settings, transport: str, url: str, pid: int) -> l
     return cmd
 
 
-def measure(settings: Settings, transport: str, run: int) -> Measurement:
-    """Start a fresh hub server, run the echo over ``transport``, stop it, read its log."""
+def measure(settings: Settings, name: str, run: int) -> Measurement:
+    """Start a fresh hub server, run the echo over ``name``'s transport, stop it, read its log.
+
+    A ``-base`` name runs the server of the BENCH_BASELINE checkout.
+    """
+    transport = transport_of(name)
     return harness.run_measurement(
-        Measurement(transport, "echo", run),
-        hub_target(settings),
-        LOG_DIR / f"transport-{transport}-run{run}.log",
+        Measurement(name, "echo", run),
+        hub_target(settings, base=name.endswith(BASE)),
+        LOG_DIR / f"transport-{name}-run{run}.log",
         lambda url, pid: loadgen_command(settings, transport, url, pid),
         settings.warmup + settings.duration + settings.latency_duration + 120,
     )
@@ -126,13 +151,27 @@ def measure(settings: Settings, transport: str, run: int) -> Measurement:
 
 
 def ratios(meds: dict[str, dict[str, float | None]]) -> dict[str, dict[str, float | None]]:
-    """Each transport's medians divided by the WebSocket medians of the same run(s)."""
-    ref = meds.get(REFERENCE, {})
-    return {
-        transport: {
+    """Each transport's medians divided by the WebSocket medians of the same checkout."""
+    out = {}
+    for name, row in meds.items():
+        ref = meds.get(REFERENCE + BASE if name.endswith(BASE) else REFERENCE, {})
+        out[name] = {
             metric: common.ratio(row.get(metric), ref.get(metric)) for metric in RATIO_METRICS
         }
-        for transport, row in meds.items()
+    return out
+
+
+def versus_baseline(
+    meds: dict[str, dict[str, float | None]],
+) -> dict[str, dict[str, float | None]]:
+    """Each transport's medians divided by the baseline checkout's (empty without one)."""
+    return {
+        name: {
+            metric: common.ratio(row.get(metric), meds[name + BASE].get(metric))
+            for metric in RATIO_METRICS
+        }
+        for name, row in meds.items()
+        if name + BASE in meds
     }
 
 
@@ -145,6 +184,7 @@ def markdown_report(
     rel: dict[str, dict[str, float | None]],
     measurements: Sequence[Measurement],
     notes: list[str],
+    vs_base: dict[str, dict[str, float | None]] | None = None,
 ) -> str:
     """The human-readable summary printed at the end of a run."""
     runs = {m.run for m in measurements}
@@ -164,12 +204,12 @@ def markdown_report(
             "issues",
         ),
     ]
-    for name in settings.transports:
+    for name in names(settings):
         row = meds.get(name, {})
         lines.append(
             md_row(
-                LABELS[name],
-                settings.connections_for(name),
+                label(name),
+                settings.connections_for(transport_of(name)),
                 *harness.echo_cells(row),
                 pair(row.get("server_cpu_pct"), row.get("client_cpu_pct")),
                 harness.issues(measurements, name),
@@ -181,11 +221,21 @@ def markdown_report(
         "",
         *md_head("transport", "msgs/s", "server µs/msg", "p50", "p99", "C=1 p50", "C=1 p99"),
     ]
-    for name in settings.transports:
-        if name == REFERENCE:
+    for name in names(settings):
+        if transport_of(name) == REFERENCE:
             continue
         r = rel.get(name, {})
-        lines.append(md_row(LABELS[name], *(fmt(r.get(k), 2) for k in RATIO_METRICS)))
+        lines.append(md_row(label(name), *(fmt(r.get(k), 2) for k in RATIO_METRICS)))
+    if vs_base:
+        lines += [
+            "",
+            "Against the BENCH_BASELINE checkout (current / baseline, same runs):",
+            "",
+            *md_head("transport", "msgs/s", "server µs/msg", "p50", "p99", "C=1 p50", "C=1 p99"),
+        ]
+        for name in settings.transports:
+            r = vs_base.get(name, {})
+            lines.append(md_row(LABELS[name], *(fmt(r.get(k), 2) for k in RATIO_METRICS)))
     return common.with_notes(lines, notes)
 
 
@@ -200,9 +250,9 @@ def report_notes(settings: Settings, measurements: Sequence[Measurement]) -> lis
         )
     busy = common.busiest_generator((m.result, (m.target, m.run)) for m in measurements)
     if busy:
-        top, (transport, run) = busy
+        top, (name, run) = busy
         notes.append(
-            f"generator: at most {top:.0f} % of a core ({LABELS[transport]}, run {run}); "
+            f"generator: at most {top:.0f} % of a core ({label(name)}, run {run}); "
             "near 100 % its msgs/s would be a lower bound (µs/msg is unaffected)."
         )
     for m in measurements:
@@ -253,18 +303,41 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path]:
     return Settings(**values), args.out
 
 
+def names(settings: Settings) -> list[str]:
+    """The measured names: the transports, each followed by its baseline twin if there is one."""
+    base = common.baseline_root() is not None
+    return [n for t in settings.transports for n in ((t, t + BASE) if base else (t,))]
+
+
+def baseline_state() -> dict[str, str] | None:
+    """The BENCH_BASELINE checkout and its commit, for the JSON (None without one)."""
+    root = common.baseline_root()
+    if root is None:
+        return None
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return {"path": str(root), "commit": commit}
+
+
 def plan(settings: Settings) -> Iterator[tuple[int, str]]:
-    """Run order: every run visits every transport, rotated per run to spread drift."""
-    for run, names in common.rotations(settings.transports, settings.runs):
-        for name in names:
-            yield run, name
+    """Run order: every run visits every transport, rotated per run to spread drift.
+
+    With a baseline each transport's two servers are measured back to back, the current
+    one first in odd runs and the baseline first in even ones.
+    """
+    base = common.baseline_root() is not None
+    for run, transports in common.rotations(settings.transports, settings.runs):
+        for transport in transports:
+            pair = [transport, transport + BASE] if base else [transport]
+            yield from ((run, name) for name in (pair if run % 2 else pair[::-1]))
 
 
 def progress(m: Measurement) -> str:
     """One line per measurement while the benchmark runs."""
     r = m.result
     return m.progress(
-        f"{m.target:11}",
+        f"{m.target:16}",
         f"C={fmt(r.get('connections'))}: {fmt(r.get('throughput'))} msgs/s, "
         f"{fmt(r.get('server_us_per_msg'))} µs/msg, p50/p99 {fmt(r.get('p50_ms'), 2)} / "
         f"{fmt(r.get('p99_ms'), 2)} ms, C=1 p50 {fmt(r.get('c1_p50_ms'), 3)} ms, "
@@ -292,8 +365,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     meds = harness.medians(measurements)
     rel = ratios(meds)
+    vs_base = versus_baseline(meds)
     notes = report_notes(settings, measurements) + common.source_notes(env)
-    print(markdown_report(settings, meds, rel, measurements, notes))
+    print(markdown_report(settings, meds, rel, measurements, notes, vs_base))
 
     common.write_results(
         out,
@@ -303,6 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         reference=REFERENCE,
         medians=meds,
         ratios_vs_websockets=rel,
+        baseline=baseline_state(),
+        ratios_vs_baseline=vs_base,
         notes=notes,
         measurements=[asdict(m) | {"problems": m.problems} for m in measurements],
     )
