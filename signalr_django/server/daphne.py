@@ -258,7 +258,35 @@ def websocket_outbound(send: Any) -> DaphneWebSocketOutbound | None:
         return None
     _websockets.add(protocol)
     release_handshake(protocol, transport)
+    adopt_tuned_class(protocol)
     return DaphneWebSocketOutbound(protocol, transport)
+
+
+def adopt_tuned_class(protocol: Any) -> bool:
+    """Give a protocol built before its factory was tuned the tuned class; True when its class
+    is now its factory's.
+
+    Connections opened together with the first one were built by the untuned factory, and
+    would pay autobahn's per-message overhead (`_QuietFrames`) for their whole life. The
+    tuned class is theirs plus class attributes equal to the options they already copied
+    and the `_QuietFrames` methods, so the swap changes nothing else.
+    """
+    factory = getattr(protocol, "factory", None)
+    tuned = getattr(factory, "protocol", None)
+    cls = type(protocol)
+    if tuned is cls:
+        return True
+    if (
+        id(factory) not in _factories_tuned
+        or not isinstance(tuned, type)
+        or tuned.__bases__[-1] is not cls
+    ):
+        return False
+    try:
+        protocol.__class__ = tuned
+    except TypeError:  # pragma: no cover - a layout autobahn or Daphne changed
+        return False
+    return True
 
 
 class _LazyFormat(str):

@@ -484,3 +484,18 @@ def test_quiet_frames_deliver_messages_and_still_fire_to_observers() -> None:
     protocol.message_data = [b"e"]
     protocol.onMessageEnd()
     assert len(protocol.messages) == 2 and protocol.message_data is None
+
+
+def test_a_protocol_built_before_its_factory_was_tuned_takes_the_tuned_class() -> None:
+    from daphne.ws_protocol import WebSocketFactory
+
+    factory = WebSocketFactory(server_class=object())
+    early = factory.protocol()
+    early.factory = factory  # as Twisted's buildProtocol sets it
+    base = type(early)
+    assert adapter.adopt_tuned_class(early) and type(early) is base  # nothing to adopt yet
+    assert adapter.tune_factory(factory)
+    assert adapter.adopt_tuned_class(early)
+    assert type(early) is factory.protocol and isinstance(early, adapter._QuietFrames)
+    assert adapter.adopt_tuned_class(early)  # already has it
+    assert not adapter.adopt_tuned_class(_Protocol())  # not one of the factory's
