@@ -14,7 +14,9 @@ project reaches for them:
   server's connection table, and Twisted's HTTP channels behind kept-alive connections;
 - what a WebSocket keeps of its opening handshake (`release_handshake`): about 5 KB per
   connection that nothing reads once it is open, which at 50,000 connections is 250 MB;
-- Daphne's once-a-second sweep over every connection (`tune_server`).
+- Daphne's once-a-second sweep over every connection (`tune_server`);
+- autobahn's per-message path: the protocol's `dataReceived` and `onMessageEnd`
+  (`_QuietFrames`) and the module-level `create_xor_masker` (`tune_masking`).
 
 Every such attribute is checked when a connection starts (`websocket_outbound`); when one
 is missing (a Daphne or Twisted upgrade renamed it) the connection falls back to the generic
@@ -459,7 +461,8 @@ def tune_factory(factory: Any) -> bool:
     same values (Daphne sets the options once, before it listens); the pretty-printing is
     made lazy by giving autobahn's protocol module a `pformat` that defers the work to when a
     record is rendered. Both are proposals for autobahn upstream (read options from the
-    factory; format lazily). Returns whether the factory was tuned.
+    factory; format lazily). The subclass also carries `_QuietFrames`, and short frames get
+    `_SmallMasker` (`tune_masking`). Returns whether the factory was tuned.
     """
     if id(factory) in _factories_tuned:
         return True
