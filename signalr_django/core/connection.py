@@ -159,14 +159,15 @@ class HubConnection:
 
     # -- the write path --------------------------------------------------------------------
 
-    def write(self, payload: Payload, trackable: bool = True) -> None:
+    def write(self, payload: Payload, trackable: bool = True) -> int:
         """Queue one framed record; dropped once the connection is closed. Never waits.
 
         With stateful reconnect, trackable records are numbered and kept until the client
-        acknowledges them; while the transport is away they are only kept.
+        acknowledges them; while the transport is away they are only kept. Returns what
+        the transport holds for the client after the write (0 when nothing was written).
         """
         if self._closed or (trackable and self.aborted):
-            return  # after an abort only the Close (not trackable) still goes out
+            return 0  # after an abort only the Close (not trackable) still goes out
         if METRICS.enabled:
             self.messages_sent += 1
             self.bytes_sent += len(payload)
@@ -176,10 +177,11 @@ class HubConnection:
                 reconnect.track(payload)
             pending = 0 if self.detached else self.outbound.write(payload)
             self._over_cap(pending)
-            return
+            return pending
         pending = self.outbound.write(payload)
         if pending > DRAIN_THRESHOLD:
             self._over_cap(pending)
+        return pending
 
     def deliver(self, message: SerializedMessage) -> bool:
         """Queue a message shared by many recipients; True when this client is behind.
@@ -233,8 +235,7 @@ class HubConnection:
         """
         if self._closed:
             return
-        self.write(self.protocol.encode(message), type(message) in TRACKABLE)
-        if self.outbound.pending() > DRAIN_THRESHOLD:
+        if self.write(self.protocol.encode(message), type(message) in TRACKABLE) > DRAIN_THRESHOLD:
             await asyncio.sleep(0)
 
     async def send_stream_item(self, message: HubMessage) -> None:

@@ -249,7 +249,24 @@ def converter_for(annotation: Any) -> Converter | None:
     The converter raises BindingError and nothing else (but MemoryError and the like).
     """
     inner = _converter_for(annotation)
-    return None if inner is None else _guarded(inner)
+    if inner is None:
+        return None
+    guarded = _guarded(inner)
+    exact = annotation if annotation in _UNCHANGED else None
+    if exact is None:
+        return guarded
+
+    def convert(value: Any) -> Any:
+        # The common case, a value of exactly the annotated type, in one call.
+        if type(value) is exact:
+            return value
+        return guarded(value)
+
+    return convert
+
+
+# Types whose converter returns a value of exactly that type unchanged.
+_UNCHANGED = frozenset({str, int, bool})
 
 
 def _guarded(conv: Converter) -> Converter:

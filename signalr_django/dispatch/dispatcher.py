@@ -55,6 +55,7 @@ from .methods import MethodDescriptor, describe_hub, normalize
 logger = logging.getLogger(__name__)
 
 MAX_ID_LENGTH = 1024
+MAX_CACHED_TARGETS = 256
 
 _background: set[asyncio.Task[None]] = set()
 
@@ -65,6 +66,16 @@ def _spawn(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task[None]:
     _background.add(task)
     task.add_done_callback(_background.discard)
     return task
+
+
+def _start_run(loop: asyncio.AbstractEventLoop, coro: Any) -> None:
+    """Start an invocation (`HubDispatcher._run`), held in `_background` until it ends.
+
+    `_run` lets go of its own task as it ends, which spares a done-callback (one more
+    event-loop callback per invocation). A task cancelled before it ever ran would stay
+    held; nothing cancels these tasks but the event loop's own shutdown.
+    """
+    _background.add(loop.create_task(coro))
 
 
 _sync_runners: dict[Callable[..., Any], Callable[..., Any]] = {}
@@ -100,6 +111,9 @@ class HubDispatcher:
         self.invoke_chains: dict[Callable[..., Any], InvokeNext] | None = None
         # Per-method invocation statistics (SIGNALR["METRICS"]), by method name.
         self.stats: dict[str, MethodStats] = {}
+        # The targets clients spell, as received, for the methods they name (a lookup
+        # instead of normalising each time); at most MAX_CACHED_TARGETS spellings.
+        self._targets: dict[str, MethodDescriptor] = {}
 
     def use_filters(self, filters: tuple[Any, ...]) -> None:
         """Chain `filters` (outermost first) around this hub's methods and lifecycle hooks."""
@@ -156,8 +170,11 @@ class HubDispatcher:
             # The spec lets servers limit id lengths; an id is echoed in every reply.
             raise ProtocolError(f"Invocation ID longer than {MAX_ID_LENGTH} characters.")
         streaming = type(message) is StreamInvocation
-        descriptor = self.methods.get(normalize(target))
-        detailed = connection.options.ENABLE_DETAILED_ERRORS
+        descriptor = self._targets.get(target)
+        if descriptor is None:
+            descriptor = self.methods.get(normalize(target))
+            if descriptor is not None and len(self._targets) < MAX_CACHED_TARGETS:
+                self._targets[target] = descriptor
         if descriptor is None:
             if METRICS.enabled:  # the client's target is not a label: unbounded
                 METRICS.count_invocation(connection.hub_cls, UNKNOWN_METHOD, "not_found", -1.0)
@@ -209,6 +226,7 @@ class HubDispatcher:
                     target=logger,
                 )
                 if invocation_id:
+                    detailed = connection.options.ENABLE_DETAILED_ERRORS
                     error = errors.build_error(errors.bind_failed(target), exc, detailed)
                     await connection.send(Completion(invocation_id, error))
                 return
@@ -267,14 +285,14 @@ class HubDispatcher:
         if uses_slot and not connection.try_take_slot():
 
             def start() -> None:
-                _spawn(
+                _start_run(
                     loop,
                     self._run(connection, descriptor, arguments, invocation_id, target, None, True),
                 )
 
             await connection.queue_invocation(start)
             return
-        _spawn(
+        _start_run(
             loop,
             self._run(connection, descriptor, arguments, invocation_id, target, uploads, uses_slot),
         )
@@ -391,6 +409,7 @@ class HubDispatcher:
                 connection.release_slot()
             if uploads:
                 self._drop_uploads(connection, uploads)
+            _background.discard(asyncio.current_task())
 
     async def _run_stream(
         self,

@@ -52,7 +52,8 @@ class TextFramer:
         When a record is too large, the records before it are still returned (they are
         processed, as ASP.NET Core does) and the error is raised by `raise_pending`.
         """
-        self.raise_pending()
+        if self._error is not None:
+            raise self._error
         if self._tail:
             chunk = self._tail + chunk
             self._tail = ""

@@ -124,12 +124,23 @@ class JsonHubProtocol(HubProtocol):
         if type(kind) is not int:
             raise ProtocolError("Expected 'type' to be of type Integer.")
         if kind == 1:
+            # The common shape read inline; anything else goes through the checking helpers
+            # (in the same order, so the first error reported is the same).
+            target = obj.get("target")
+            if type(target) is not str:
+                target = _string(obj, "target")
+            arguments = obj.get("arguments")
+            if type(arguments) is not list:
+                arguments = _arguments(obj)
+            invocation_id = obj.get("invocationId")
+            if invocation_id is not None and type(invocation_id) is not str:
+                _string(obj, "invocationId")
             return Invocation(
-                _string(obj, "target"),
-                _arguments(obj),
-                _string(obj, "invocationId", required=False),
-                _stream_ids(obj),
-                _headers(obj),
+                target,
+                arguments,
+                invocation_id,
+                _stream_ids(obj) if "streamIds" in obj else None,
+                _headers(obj) if "headers" in obj else None,
             )
         if kind == 6:
             return Ping()

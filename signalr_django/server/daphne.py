@@ -18,6 +18,8 @@ project reaches for them:
 - for plain HTTP requests (negotiate, Server-Sent Events, long polling), Daphne's HTTP
   factory: its requests skip Twisted's form parsing, and Twisted's own access log is not
   written where Daphne discards it (`tune_http_factory`).
+- autobahn's per-message path: the protocol's `dataReceived` and `onMessageEnd`
+  (`_QuietFrames`) and the module-level `create_xor_masker` (`tune_masking`).
 
 Every such attribute is checked when a connection starts (`websocket_outbound`); when one
 is missing (a Daphne or Twisted upgrade renamed it) the connection falls back to the generic
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import struct
 import sys
 import weakref
 from collections.abc import Awaitable, Callable
@@ -141,6 +144,29 @@ def direct_writer(transport: Any) -> Callable[[bytes], None] | None:
     return write
 
 
+# First byte of an unfragmented server frame (FIN + opcode), as autobahn's PreparedMessage.
+TEXT = 0x81
+BINARY = 0x82
+
+
+def frame(data: bytes, first: int) -> bytes:
+    """One unmasked, uncompressed WebSocket frame carrying `data` (RFC 6455 section 5.2).
+
+    The bytes autobahn's `PreparedMessage(...).payloadHybi` holds for a server's frame, made
+    without its object and option checks: the direct path writes one per message.
+    """
+    size = len(data)
+    if size <= 125:
+        return bytes((first, size)) + data
+    if size <= 0xFFFF:
+        return _SHORT(first, 126, size) + data
+    return _LONG(first, 127, size) + data
+
+
+_SHORT = struct.Struct("!BBH").pack
+_LONG = struct.Struct("!BBQ").pack
+
+
 class DaphneWebSocketOutbound(Outbound):
     """Frames go to autobahn's protocol (or straight to the socket); Twisted queues the rest.
 
@@ -148,14 +174,13 @@ class DaphneWebSocketOutbound(Outbound):
     writes one frame prepared once per protocol (`SerializedMessage.prepared`).
     """
 
-    __slots__ = ("_closed", "_direct", "_factory", "_open", "_prepare", "_protocol", "_transport")
+    __slots__ = ("_closed", "_direct", "_factory", "_open", "_protocol", "_transport")
 
     def __init__(self, protocol: Any, transport: Any) -> None:
         self._protocol = protocol
         self._transport = transport
         self._open = protocol.STATE_OPEN
         self._factory = protocol.factory
-        self._prepare = protocol.factory.prepareMessage
         self._closed = False
         # Compressed connections need autobahn's own framing per message.
         self._direct = (
@@ -169,14 +194,19 @@ class DaphneWebSocketOutbound(Outbound):
         protocol = self._protocol
         if self._closed or protocol.state != self._open:
             return 0
-        binary = not isinstance(payload, str)
-        data = payload if binary else payload.encode("utf-8")  # type: ignore[union-attr]
         direct = self._direct
-        if direct is not None:
-            direct(self._prepare(data, binary).payloadHybi)
+        if type(payload) is str:
+            data = payload.encode("utf-8")
+            if direct is not None:
+                direct(frame(data, TEXT))
+            else:
+                protocol.sendMessage(data, False)
+        elif direct is not None:
+            direct(frame(payload, BINARY))  # type: ignore[arg-type]
         else:
-            protocol.sendMessage(data, binary)
-        return backlog(self._transport)
+            protocol.sendMessage(payload, True)
+        transport = self._transport
+        return int(len(transport.dataBuffer) - transport.offset + transport._tempDataLen)
 
     def write_serialized(self, message: SerializedMessage, protocol: HubProtocol) -> int:
         """Write the message's shared prepared frame (made once for all recipients)."""
@@ -233,7 +263,35 @@ def websocket_outbound(send: Any) -> DaphneWebSocketOutbound | None:
         return None
     _websockets.add(protocol)
     release_handshake(protocol, transport)
+    adopt_tuned_class(protocol)
     return DaphneWebSocketOutbound(protocol, transport)
+
+
+def adopt_tuned_class(protocol: Any) -> bool:
+    """Give a protocol built before its factory was tuned the tuned class; True when its class
+    is now its factory's.
+
+    Connections opened together with the first one were built by the untuned factory, and
+    would pay autobahn's per-message overhead (`_QuietFrames`) for their whole life. The
+    tuned class is theirs plus class attributes equal to the options they already copied
+    and the `_QuietFrames` methods, so the swap changes nothing else.
+    """
+    factory = getattr(protocol, "factory", None)
+    tuned = getattr(factory, "protocol", None)
+    cls = type(protocol)
+    if tuned is cls:
+        return True
+    if (
+        id(factory) not in _factories_tuned
+        or not isinstance(tuned, type)
+        or tuned.__bases__[-1] is not cls
+    ):
+        return False
+    try:
+        protocol.__class__ = tuned
+    except TypeError:  # pragma: no cover - a layout autobahn or Daphne changed
+        return False
+    return True
 
 
 class _LazyFormat(str):
@@ -261,6 +319,136 @@ class _LazyFormat(str):
         return format(str(self), spec)
 
 
+class _QuietFrames:
+    """Per-message work autobahn does for nothing, skipped (mixed into the tuned protocol).
+
+    - `dataReceived` builds the arguments of a DEBUG line (`hltype`, `hlval`: qualified
+      names coloured by click) for every read, before the logger drops it: about 5 % of the
+      server's CPU per echo. With txaio's DEBUG off (its `debug` is the no-op) the bytes go
+      straight to `_dataReceived`; with DEBUG on, autobahn's own method runs.
+    - `onMessageEnd` fires a "message" event to observers after each message: a Deferred,
+      a gather and two callbacks when nothing observes (Daphne never does). With no
+      listener and no timing tracker the message is delivered exactly as autobahn does it,
+      without the event; otherwise autobahn's own method runs.
+    """
+
+    log: Any
+    _listeners: Any
+    trackedTimings: Any  # noqa: N815 - autobahn's name
+    failedByMe: bool  # noqa: N815 - autobahn's name
+    message_data: Any
+    message_is_binary: bool
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802 - autobahn's name
+        if self.log.debug is _txaio_no_op:
+            self._dataReceived(data)  # type: ignore[attr-defined]
+        else:
+            super().dataReceived(data)  # type: ignore[misc]
+
+    def onMessageEnd(self) -> None:  # noqa: N802 - autobahn's name
+        if self._listeners is not None or self.trackedTimings or self.failedByMe:
+            super().onMessageEnd()  # type: ignore[misc]
+            return
+        self._onMessage(b"".join(self.message_data), self.message_is_binary)  # type: ignore[attr-defined]
+        self.message_data = None
+
+
+def _txaio_no_op_function() -> Any:
+    """txaio's stand-in for a disabled log level on Twisted (None if it is not there)."""
+    try:
+        from txaio import tx
+    except ImportError:  # pragma: no cover - txaio comes with autobahn
+        return None
+    return getattr(tx, "_no_op", None)
+
+
+_txaio_no_op = _txaio_no_op_function()
+
+# What `_QuietFrames` calls or reads on autobahn's protocol.
+QUIET_FRAMES_ATTRIBUTES = (
+    "dataReceived",
+    "_dataReceived",
+    "onMessageEnd",
+    "_onMessage",
+    "_listeners",
+    "log",
+)
+
+
+def _quiet_frames_base(base: type) -> tuple[type, ...]:
+    """The bases of the tuned protocol: `_QuietFrames` first when autobahn looks as expected."""
+    if _txaio_no_op is None or not all(hasattr(base, n) for n in QUIET_FRAMES_ATTRIBUTES):
+        return (base,)
+    return (_QuietFrames, base)
+
+
+# Frames shorter than this are unmasked by `_SmallMasker`; longer ones by autobahn's own.
+SMALL_FRAME = 512
+
+
+class _SmallMasker:
+    """Unmasks a short client frame with one integer XOR (autobahn's masker interface).
+
+    autobahn makes a masker for every client frame; its native one allocates two cffi
+    buffers and a finaliser per frame and copies the payload twice, which for a 100-byte
+    invocation costs about four times this (and 4-5 % of the server's CPU per echo). Past
+    a few hundred bytes the native one is faster, so it keeps those frames.
+    """
+
+    __slots__ = ("_mask", "_ptr")
+
+    def __init__(self, mask: bytes) -> None:
+        self._mask = mask
+        self._ptr = 0
+
+    def pointer(self) -> int:
+        """Payload bytes processed so far (autobahn compares it with the frame length)."""
+        return self._ptr
+
+    def reset(self) -> None:
+        """Start over at the first payload byte."""
+        self._ptr = 0
+
+    def process(self, data: bytes) -> bytes:
+        """XOR the next `len(data)` payload bytes with the mask, continuing where it was."""
+        size = len(data)
+        ptr = self._ptr
+        self._ptr = ptr + size
+        mask = self._mask
+        shift = ptr & 3
+        if shift:
+            mask = mask[shift:] + mask[:shift]
+        key = int.from_bytes((mask * ((size >> 2) + 1))[:size], "little")
+        return (int.from_bytes(data, "little") ^ key).to_bytes(size, "little")
+
+
+def tune_masking() -> bool:
+    """Give autobahn's frame parser `_SmallMasker` for short frames; whether it is in place.
+
+    autobahn's protocol module calls its module-level `create_xor_masker(mask, length)`
+    for each masked frame; the replacement returns `_SmallMasker` below `SMALL_FRAME` bytes
+    and autobahn's own masker otherwise (what it returns is unchanged for those).
+    """
+    try:
+        from autobahn.websocket import protocol as ab_protocol
+    except ImportError:  # pragma: no cover - autobahn comes with Daphne
+        return False
+    create = getattr(ab_protocol, "create_xor_masker", None)
+    if create is None:
+        return False
+    if getattr(create, "_signalr_small", False):
+        return True
+
+    def create_xor_masker(mask: bytes, length: int | None = None) -> Any:
+        if length is not None and length < SMALL_FRAME and len(mask) == 4:
+            return _SmallMasker(mask)
+        return create(mask, length)
+
+    create_xor_masker._signalr_small = True  # type: ignore[attr-defined]
+    setattr(ab_protocol, "create_xor_masker", create_xor_masker)  # noqa: B010 - not public
+    return True
+
+
 _factories_tuned: set[int] = set()
 
 
@@ -276,7 +464,8 @@ def tune_factory(factory: Any) -> bool:
     same values (Daphne sets the options once, before it listens); the pretty-printing is
     made lazy by giving autobahn's protocol module a `pformat` that defers the work to when a
     record is rendered. Both are proposals for autobahn upstream (read options from the
-    factory; format lazily). Returns whether the factory was tuned.
+    factory; format lazily). The subclass also carries `_QuietFrames`, and short frames get
+    `_SmallMasker` (`tune_masking`). Returns whether the factory was tuned.
     """
     if id(factory) in _factories_tuned:
         return True
@@ -297,7 +486,10 @@ def tune_factory(factory: Any) -> bool:
         getattr(ab_protocol, "pformat", None), type
     ):
         setattr(ab_protocol, "pformat", _LazyFormat)  # noqa: B010 - not a public name
-    factory.protocol = type(base.__name__, (base,), {**values, "__module__": base.__module__})
+    tune_masking()
+    factory.protocol = type(
+        base.__name__, _quiet_frames_base(base), {**values, "__module__": base.__module__}
+    )
     _factories_tuned.add(id(factory))
     tune_server(getattr(factory, "server_class", None))
     return True

@@ -457,3 +457,179 @@ def test_tune_http_tunes_daphnes_listening_factories_once_the_reactor_runs(
         callback()
     assert factory._signalr_tuned
     factory.stopFactory()
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 1000, 0xFFFF, 0x10000])
+@pytest.mark.parametrize("binary", [False, True])
+def test_frame_is_the_frame_autobahn_prepares(size: int, binary: bool) -> None:
+    """The direct path's frames are byte for byte what autobahn's PreparedMessage holds."""
+    from daphne.ws_protocol import WebSocketFactory
+
+    data = bytes(i % 251 for i in range(size))
+    prepared = WebSocketFactory(server_class=object()).prepareMessage(data, binary)
+    first = adapter.BINARY if binary else adapter.TEXT
+    assert adapter.frame(data, first) == prepared.payloadHybi
+
+
+def test_the_direct_path_writes_whole_frames_to_the_socket() -> None:
+    """Over a real TCP transport a text record leaves as one text frame, bytes as binary."""
+    from daphne.ws_protocol import WebSocketFactory
+
+    left, right = socket.socketpair()
+    try:
+        transport = tcp.Server(left, object(), ("127.0.0.1", 1), None, 1, None)  # type: ignore[arg-type]
+        protocol = _Protocol()
+        protocol.transport = transport  # type: ignore[assignment]
+        protocol.factory = WebSocketFactory(server_class=object())  # type: ignore[assignment]
+        outbound = adapter.DaphneWebSocketOutbound(protocol, transport)
+        assert outbound.write('{"type":6}\x1e') == 0
+        assert outbound.write(b"\x02\x91\x06") == 0
+        assert right.recv(100) == b"\x81\x0b" + b'{"type":6}\x1e' + b"\x82\x03\x02\x91\x06"
+        assert protocol.sent == []
+    finally:
+        left.close()
+        right.close()
+
+
+def test_autobahn_unmasks_each_frame_with_the_module_level_masker() -> None:
+    """`tune_masking` relies on the frame parser calling its module's `create_xor_masker`
+    with the mask and the frame's length, then `process`/`pointer` on what it returns."""
+    import inspect
+
+    from autobahn.websocket import protocol as ab_protocol
+
+    source = inspect.getsource(ab_protocol.WebSocketProtocol.processData)
+    assert "self.current_frame_masker = create_xor_masker(" in source
+    assert "frame_mask, frame_payload_len" in source
+    assert "self.current_frame_masker.process(data)" in source
+    assert "self.current_frame_masker.pointer()" in source
+
+
+@pytest.mark.parametrize("size", [1, 3, 4, 5, 64, 127, 128, 511])
+def test_the_small_masker_unmasks_as_autobahns_does(size: int) -> None:
+    """Same bytes as autobahn's masker, whether the payload comes whole or in pieces."""
+    import os
+
+    from autobahn.websocket.xormasker import create_xor_masker
+
+    mask = os.urandom(4)
+    data = os.urandom(size)
+    expected = create_xor_masker(mask, size).process(data)
+    assert adapter._SmallMasker(mask).process(data) == expected
+    for cut in {1, 2, 3, size // 2}:
+        masker = adapter._SmallMasker(mask)
+        pieces = masker.process(data[:cut]) + masker.process(data[cut:])
+        assert pieces == expected and masker.pointer() == size
+        masker.reset()
+        assert masker.pointer() == 0
+
+
+def test_tune_masking_keeps_autobahns_masker_for_long_frames() -> None:
+    from autobahn.websocket import protocol as ab_protocol
+
+    assert adapter.tune_masking() and adapter.tune_masking()  # once, then already in place
+    create = ab_protocol.create_xor_masker
+    mask = b"\x01\x02\x03\x04"
+    assert isinstance(create(mask, adapter.SMALL_FRAME - 1), adapter._SmallMasker)
+    long = create(mask, adapter.SMALL_FRAME)
+    assert not isinstance(long, adapter._SmallMasker)
+    data = bytes(range(256)) * 4
+    assert long.process(data) == adapter._SmallMasker(mask).process(data)
+
+
+def test_autobahn_reads_and_ends_messages_as_quiet_frames_assumes() -> None:
+    """`_QuietFrames` relies on autobahn's `dataReceived` doing nothing but a DEBUG line and
+    `_dataReceived`, and on `onMessageEnd` delivering the joined message, then firing an
+    event only observers see."""
+    import ast
+    import inspect
+    import textwrap
+
+    from autobahn.twisted.websocket import WebSocketAdapterProtocol
+    from autobahn.websocket import protocol as ab_protocol
+    from daphne.ws_protocol import WebSocketProtocol
+
+    source = textwrap.dedent(inspect.getsource(WebSocketAdapterProtocol.dataReceived))
+    function = ast.parse(source).body[0]
+    assert isinstance(function, ast.FunctionDef)
+    calls = [ast.unparse(statement.value.func) for statement in function.body]  # type: ignore[attr-defined]
+    assert calls == ["self.log.debug", "self._dataReceived"]
+    source = inspect.getsource(ab_protocol.WebSocketProtocol.onMessageEnd)
+    assert 'payload = b"".join(self.message_data)' in source
+    assert "self._onMessage(payload, self.message_is_binary)" in source
+    assert 'self.fire("message"' in source and "self.message_data = None" in source
+    assert "if self._listeners is None:" in inspect.getsource(ab_protocol.ObservableMixin.fire)
+    for name in adapter.QUIET_FRAMES_ATTRIBUTES:
+        assert hasattr(WebSocketProtocol, name), name
+    assert adapter._txaio_no_op is not None
+
+
+def _tuned_protocol() -> Any:
+    from daphne.ws_protocol import WebSocketFactory
+
+    factory = WebSocketFactory(server_class=object())
+    assert adapter.tune_factory(factory)
+    assert issubclass(factory.protocol, adapter._QuietFrames)
+    protocol = factory.protocol()
+    protocol.received = []
+    protocol.messages = []
+    protocol._dataReceived = protocol.received.append
+    protocol.onMessage = lambda payload, binary: protocol.messages.append((payload, binary))
+    return protocol
+
+
+def test_quiet_frames_read_without_formatting_a_dropped_debug_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from autobahn.twisted.websocket import WebSocketAdapterProtocol
+
+    protocol = _tuned_protocol()
+    formatted: list[Any] = []
+    monkeypatch.setattr(
+        WebSocketAdapterProtocol,
+        "dataReceived",
+        lambda self, data: formatted.append(data) or self._dataReceived(data),
+    )
+    assert protocol.log.debug is adapter._txaio_no_op
+    protocol.dataReceived(b"frame")
+    assert protocol.received == [b"frame"] and formatted == []
+    # With txaio's DEBUG on, autobahn's own method (and its log line) runs.
+    monkeypatch.setattr(protocol.log, "debug", lambda *a, **k: None)
+    protocol.dataReceived(b"next")
+    assert protocol.received == [b"frame", b"next"] and formatted == [b"next"]
+
+
+def test_quiet_frames_deliver_messages_and_still_fire_to_observers() -> None:
+    protocol = _tuned_protocol()
+    protocol.failedByMe = False
+    protocol.trackedTimings = None
+    protocol.message_data = [b"ab", b"c"]
+    protocol.message_is_binary = False
+    protocol.onMessageEnd()
+    assert protocol.messages == [(b"abc", False)] and protocol.message_data is None
+    seen: list[Any] = []
+    protocol.set_valid_events(["message"])
+    protocol.on("message", lambda payload, is_binary: seen.append((payload, is_binary)))
+    protocol.message_data = [b"d"]
+    protocol.message_is_binary = True
+    protocol.onMessageEnd()
+    assert protocol.messages[-1] == (b"d", True) and seen == [(b"d", True)]
+    protocol.failedByMe = True  # a failed connection delivers nothing, as autobahn does
+    protocol.message_data = [b"e"]
+    protocol.onMessageEnd()
+    assert len(protocol.messages) == 2 and protocol.message_data is None
+
+
+def test_a_protocol_built_before_its_factory_was_tuned_takes_the_tuned_class() -> None:
+    from daphne.ws_protocol import WebSocketFactory
+
+    factory = WebSocketFactory(server_class=object())
+    early = factory.protocol()
+    early.factory = factory  # as Twisted's buildProtocol sets it
+    base = type(early)
+    assert adapter.adopt_tuned_class(early) and type(early) is base  # nothing to adopt yet
+    assert adapter.tune_factory(factory)
+    assert adapter.adopt_tuned_class(early)
+    assert type(early) is factory.protocol and isinstance(early, adapter._QuietFrames)
+    assert adapter.adopt_tuned_class(early)  # already has it
+    assert not adapter.adopt_tuned_class(_Protocol())  # not one of the factory's

@@ -258,3 +258,38 @@ async def test_groups_fan_out_serialises_once() -> None:
         for fake in clients:
             await get_handler(UnitHub).disconnected(fake.connection, None)
     assert "room" not in manager.groups
+
+
+async def test_targets_are_looked_up_as_spelled_within_a_bound(
+    client: FakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spellings of existing methods are remembered (up to a bound); unknown ones never."""
+    from signalr_django.dispatch import dispatcher as module
+
+    dispatcher = get_dispatcher(UnitHub)
+    monkeypatch.setattr(dispatcher, "_targets", {})
+    monkeypatch.setattr(module, "MAX_CACHED_TARGETS", 2)
+    for index, target in enumerate(["Add", "ADD", "a_d_d", "Missing", "add"]):
+        await client.send(Invocation(target, [1, 2], str(index)))
+    sent = await client.until(5)
+    assert sorted(dispatcher._targets) == ["ADD", "Add"]
+    results = {m["invocationId"]: m.get("result", m.get("error")) for m in sent}
+    assert results["0"] == results["1"] == results["2"] == results["4"] == 3
+    assert "Method does not exist" in results["3"]
+
+
+async def test_finished_invocations_leave_nothing_behind(client: FakeClient) -> None:
+    """Each invocation's task is held while it runs and let go when it ends."""
+    from signalr_django.dispatch.dispatcher import _background
+
+    before = set(_background)
+    await client.send(Invocation("Add", [1, 2], "1"))
+    await client.send(Invocation("Boom", [], "2"))
+    await client.send(Invocation("Add", [2, 2]))  # no reply wanted
+    assert len(set(_background) - before) >= 1  # running or queued behind the slot
+    await client.until(2)
+    for _ in range(100):
+        if not set(_background) - before:
+            break
+        await asyncio.sleep(0.005)
+    assert not set(_background) - before

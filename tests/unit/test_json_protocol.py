@@ -68,6 +68,10 @@ def test_parse_every_message_type() -> None:
     assert P.decode('{"type":1,"target":"a","arguments":[],"streamIds":["0"]}') == (
         Invocation("a", [], None, ["0"])
     )
+    assert P.decode(
+        '{"type":1,"target":"a","arguments":[],"invocationId":null,"streamIds":[],'
+        '"headers":{"h":"v"}}'
+    ) == Invocation("a", [], None, None, {"h": "v"})
     assert P.decode('{"type":4,"invocationId":"1","target":"a","arguments":[]}') == (
         StreamInvocation("1", "a", [])
     )
@@ -92,6 +96,21 @@ def test_parse_every_message_type() -> None:
         ('{"type":1,"arguments":[]}', "Missing required property 'target'."),
         ('{"type":1,"target":"a"}', "Missing required property 'arguments'."),
         ('{"type":1,"target":"a","arguments":{}}', "Expected 'arguments' to be of type Array."),
+        ('{"type":1,"target":"a","arguments":null}', "Expected 'arguments' to be of type Array."),
+        ('{"type":1,"target":5,"arguments":{}}', "Expected 'target' to be of type String."),
+        ('{"type":1,"target":null,"arguments":[]}', "Missing required property 'target'."),
+        (
+            '{"type":1,"target":"a","arguments":[],"invocationId":1}',
+            "Expected 'invocationId' to be of type String.",
+        ),
+        (
+            '{"type":1,"target":"a","arguments":[],"streamIds":[1]}',
+            "Expected 'streamIds' to be an array of strings.",
+        ),
+        (
+            '{"type":1,"target":"a","arguments":[],"headers":{"a":1}}',
+            "Expected 'headers' to be an object of strings.",
+        ),
         ('{"type":2,"invocationId":"1"}', "Missing required property 'item'."),
         (
             '{"type":3,"invocationId":"1","error":"e","result":1}',

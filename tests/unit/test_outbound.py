@@ -190,3 +190,18 @@ async def test_a_hub_method_waits_for_its_own_caller_only() -> None:
         assert other.aborted and not caller.aborted
     finally:
         current_scope.reset(token)
+
+
+async def test_write_reports_what_waits_for_the_client() -> None:
+    """`HubConnection.write` returns the transport's backlog after the write (what `send`
+    compares with DRAIN_THRESHOLD), and 0 when it wrote nothing."""
+    client = Client(stuck=True)
+    conn = connection("w", client)
+    assert conn.write('{"type":6}\x1e') == client.pending() == 11
+    client.waiting = DRAIN_THRESHOLD
+    assert conn.write('{"type":6}\x1e') == DRAIN_THRESHOLD + 11
+    await conn.send(Completion("1", result=None))  # over the threshold: yields, then returns
+    conn.abort()
+    assert conn.write('{"type":6}\x1e') == 0  # dropped: only the Close goes out now
+    conn.mark_closed()
+    assert conn.write('{"type":7}\x1e', trackable=False) == 0
