@@ -91,6 +91,11 @@ class ParkedReader:
                 backlog = self._backlog = collections.deque()
             backlog.append(event)
             return
+        data = event.get("text")
+        if data is None:
+            data = event.get("bytes")
+        if data is not None and len(data) <= 16 and self.session.take_ping(data):
+            return  # a keep-alive Ping: nothing to schedule
         self.session.parked = False
         self._busy = asyncio.get_running_loop().create_task(
             self._read(event), context=self._context

@@ -205,6 +205,9 @@ class FakeSession:
     def on_abort(self, callback: Any) -> None:
         pass
 
+    def take_ping(self, data: str | bytes) -> bool:
+        return data == "ping"
+
 
 class FakeHandler:
     class options:  # noqa: N801 - the shape of HubOptions
@@ -255,6 +258,8 @@ def test_frames_are_fed_one_at_a_time_in_order(ends: list[dict[str, Any]]) -> No
         await _settle()
         assert session.fed == ["1", "2", "3"] and session.parked
         assert reader._busy is None and not ends and not standin.done()
+        reader.put_nowait(_frame("ping"))  # taken at once: no task
+        assert reader._busy is None and session.fed == ["1", "2", "3"]
         reader.put_nowait({"type": "websocket.disconnect", "code": 1000})
         reader.put_nowait(_frame("late"))
         await _settle()
@@ -316,3 +321,43 @@ def test_daphnes_cancel_cuts_short_an_ending_that_hangs(monkeypatch: pytest.Monk
         assert standin.done() and not standin.cancelled()
 
     asyncio.run(scenario())
+
+
+# -- keep-alive Pings ------------------------------------------------------------------
+
+
+def _session_with(framer: str) -> tuple[Any, Any]:
+    from types import SimpleNamespace
+
+    from signalr_django.dispatch.session import HubSession
+    from signalr_django.protocol.framing import BinaryFramer, TextFramer
+
+    session = HubSession.__new__(HubSession)
+    session._text_framer = TextFramer(1024) if framer == "text" else None
+    session._binary_framer = BinaryFramer(1024) if framer == "binary" else None
+    connection = SimpleNamespace(
+        last_received=0.0, client_pinged=False, messages_received=0, bytes_received=0
+    )
+    session.connection = connection  # type: ignore[assignment]
+    return session, connection
+
+
+@pytest.mark.parametrize(
+    ("framer", "ping"), [("text", '{"type":6}\x1e'), ("binary", b"\x02\x91\x06")]
+)
+def test_a_ping_frame_is_taken_without_feeding(framer: str, ping: str | bytes) -> None:
+    session, connection = _session_with(framer)
+    assert session.take_ping(ping)
+    assert connection.client_pinged and connection.last_received > 0
+
+
+def test_only_a_lone_ping_with_nothing_buffered_is_taken() -> None:
+    session, connection = _session_with("text")
+    assert not session.take_ping('{"type": 6}\x1e')  # other bytes: fed as usual
+    assert not session.take_ping(b"\x02\x91\x06")  # a binary Ping on a text connection
+    session._text_framer.feed('{"type":1,"tar')  # half a record waits for its end
+    assert not session.take_ping('{"type":6}\x1e')
+    assert not connection.client_pinged
+    before, _ = _session_with("text")
+    before.connection = None
+    assert not before.take_ping('{"type":6}\x1e')  # no handshake yet
