@@ -90,11 +90,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("-k", "--connections", type=int, default=1000)
     parser.add_argument("--lines", type=int, default=25, help="top lines to print")
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=0,
+        help="also print the top call stacks, this many frames deep (slower server)",
+    )
     args = parser.parse_args(argv)
     common.prepare()
     port = common.free_port()
     with tempfile.TemporaryDirectory() as folder:
         env = {**common.django_env(), "BENCH_SNAPSHOTS": folder}
+        if args.frames:
+            env["BENCH_TRACE_FRAMES"] = str(args.frames)
         log = (common.LOG_DIR / "memory-server.log").open("wb")
         proc = subprocess.Popen(
             [common.PYTHON, "-c", SERVER, str(port)],
@@ -136,6 +144,13 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"| {stat.size_diff / count:,.0f} | {_short(frame.filename)}:{frame.lineno} `{code}` |"
         )
+    if args.frames:
+        print("\n| B per connection | call stack (innermost last) |\n|---|---|")
+        for stat in after.compare_to(before, "traceback")[: args.lines]:
+            stack = " ← ".join(
+                f"{_short(frame.filename)}:{frame.lineno}" for frame in reversed(stat.traceback)
+            )
+            print(f"| {stat.size_diff / count:,.0f} | {stack} |")
     return 0
 
 

@@ -51,6 +51,8 @@ DRAIN_THRESHOLD = 64 * 1024
 # itself waits (see `queue_invocation`).
 MAX_QUEUED_INVOCATIONS = 32
 
+NO_GROUPS: frozenset[str] = frozenset()
+
 TRACKABLE = frozenset({Invocation, StreamItem, Completion, StreamInvocation, CancelInvocation})
 
 
@@ -117,7 +119,9 @@ class HubConnection:
         self.user_identifier = user_identifier
         self.items: dict[Any, Any] = {}
         self.caller_context: Any = None
-        self.group_names: set[str] = set()
+        # Most connections join no group: they share one empty frozenset (an empty set is
+        # 216 bytes); the lifetime manager gives a connection its own set on its first join.
+        self.group_names: set[str] | frozenset[str] = NO_GROUPS
         if not isinstance(outbound, Outbound):
             outbound = QueuedOutbound(outbound)
         self.outbound: Outbound = outbound

@@ -9,6 +9,7 @@ to the chosen protocol and goes through that protocol's framer to the dispatcher
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +33,11 @@ from .handler import HubConnectionHandler
 logger = logging.getLogger(__name__)
 
 RS = 0x1E
+
+# A Ping record as the official clients send it: JSON text, and MessagePack (length 2,
+# then the array [6]).
+PING_TEXT = '{"type":6}\x1e'
+PING_BINARY = b"\x02\x91\x06"
 
 
 class HandshakeFailed(Exception):
@@ -180,6 +186,34 @@ class HubSession:
         await self.handler.connected(connection)
         if rest:
             await self.feed(rest)
+
+    def take_ping(self, data: str | bytes) -> bool:
+        """Handle `data` here if it is exactly one Ping record; False to `feed` it instead.
+
+        Pings are most of what an idle connection sends (one per keep-alive interval); the
+        official clients send them byte for byte as `PING_TEXT` / `PING_BINARY`. Such a
+        frame, arriving with nothing buffered, does what `feed` would do for it (the
+        client is alive, it pinged, it is counted) without framing, decoding or a task.
+        """
+        connection = self.connection
+        if connection is None:
+            return False
+        if data == PING_TEXT:
+            framer = self._text_framer
+            if framer is None or framer._tail or framer._error is not None:
+                return False
+        elif data == PING_BINARY:
+            binary = self._binary_framer
+            if binary is None or binary._buffer:
+                return False
+        else:
+            return False
+        connection.last_received = time.monotonic()
+        connection.client_pinged = True
+        if METRICS.enabled:
+            connection.messages_received += 1
+            connection.bytes_received += len(data)
+        return True
 
     def adopt(self, connection: HubConnection) -> None:
         """Carry on a connection whose handshake happened on another worker (it moved here)."""

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..core.connection import DRAIN_THRESHOLD
+from ..core.connection import DRAIN_THRESHOLD, NO_GROUPS
 from ..core.logs import safe_id
 from ..core.results import current_scope
 from ..exceptions import BackplaneError, ConnectionNotFoundError, LimitExceededError
@@ -109,7 +109,7 @@ class HubLifetimeManager:
                 if not members:
                     del self.groups[name]
                     emptied.append(names.group_group(self.key, name))
-        connection.group_names.clear()
+        connection.group_names = NO_GROUPS
         uid = connection.user_identifier
         if uid is not None:
             members = self.users.get(uid)
@@ -188,7 +188,10 @@ class HubLifetimeManager:
                 members = self.groups[group] = {}
             first = not members
             members[cid] = connection
-            connection.group_names.add(group)
+            joined = connection.group_names
+            if not isinstance(joined, set):
+                joined = connection.group_names = set()
+            joined.add(group)
             if first and self.backplane is not None:
                 await self.backplane.join(names.group_group(self.key, group))
         else:
@@ -196,7 +199,8 @@ class HubLifetimeManager:
             if current is None or cid not in current:
                 return
             del current[cid]
-            connection.group_names.discard(group)
+            if isinstance(connection.group_names, set):
+                connection.group_names.discard(group)
             if not current:
                 del self.groups[group]
                 if self.backplane is not None:

@@ -17,9 +17,11 @@ project reaches for them:
 - Daphne's once-a-second sweep over every connection (`tune_server`);
 - for plain HTTP requests (negotiate, Server-Sent Events, long polling), Daphne's HTTP
   factory: its requests skip Twisted's form parsing, and Twisted's own access log is not
-  written where Daphne discards it (`tune_http_factory`).
+  written where Daphne discards it (`tune_http_factory`);
 - autobahn's per-message path: the protocol's `dataReceived` and `onMessageEnd`
-  (`_QuietFrames`) and the module-level `create_xor_masker` (`tune_masking`).
+  (`_QuietFrames`) and the module-level `create_xor_masker` (`tune_masking`);
+- the WebSocket protocol's `application_queue` and Daphne's table of application instances,
+  for connections that go on without an application task (`park`).
 
 Every such attribute is checked when a connection starts (`websocket_outbound`); when one
 is missing (a Daphne or Twisted upgrade renamed it) the connection falls back to the generic
@@ -29,6 +31,8 @@ off. tests/unit/test_daphne_adapter.py pins each attribute on the installed vers
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import functools
 import logging
 import struct
@@ -570,8 +574,102 @@ def tune_server(server: Any) -> bool:
     server.protocol_disconnected = protocol_disconnected
     server.create_application = create_application
     server.application_checker = application_checker
+    server._signalr_watch = watch  # for `park`'s stand-ins
     server._signalr_tuned = True
     return True
+
+
+class Standin(asyncio.Future[None]):
+    """Takes a parked connection's place in Daphne's table of application instances.
+
+    Daphne keeps the future of each connection's application and acts on it: its sweep
+    forgets a connection once that future is done and the socket closed, it cancels the
+    future when the application outlives its socket by `application_close_timeout`, and
+    at shutdown it cancels every one and waits for them all. A parked connection has no
+    application task (`transports.parked`), so this future stands in: `cancel` asks the
+    connection's reader to stop the way cancelling the read loop did, and the future is
+    done (`finish`) only once the connection has ended, so that Daphne's shutdown waits
+    for the goodbye as it waited for the task.
+    """
+
+    __slots__ = ("_protocol", "_stop", "_watch", "queued")
+
+    def __init__(self, stop: Callable[[], None], protocol: Any, watch: set[Any] | None) -> None:
+        super().__init__()
+        self._stop: Callable[[], None] | None = stop
+        # Daphne's sweep looks at a connection when its application finishes (`tune_server`).
+        self._protocol = protocol
+        self._watch = watch
+        # Events Daphne queued before the reader took over, for the reader to take.
+        self.queued: tuple[dict[str, Any], ...] = ()
+
+    def cancel(self, msg: Any = None) -> bool:
+        """Stop the connection's reader; the future is done when the connection has ended."""
+        if self.done():
+            return False
+        stop = self._stop
+        if stop is None:
+            self._watched()
+            return super().cancel(msg)
+        stop()
+        return True
+
+    def finish(self) -> None:
+        """The connection has ended."""
+        self._stop = None
+        if not self.done():
+            self._watched()
+            self.set_result(None)
+
+    def _watched(self) -> None:
+        if self._watch is not None:
+            self._watch.add(self._protocol)
+
+
+def park(send: Any, sink: Any) -> Standin | None:
+    """Deliver a WebSocket's later events to `sink.put_nowait` instead of its ASGI queue.
+
+    For a connection whose application is about to return while the socket stays open
+    (`transports.parked`): autobahn's protocol hands Daphne's `onMessage` and `onClose`
+    events to `protocol.application_queue.put_nowait`, which becomes `sink.put_nowait`;
+    events already queued move to the stand-in's `queued`, in order; and the stand-in
+    (`sink.cancelled` on cancel) replaces the application's task in Daphne's table.
+    None (nothing changed) unless all of that is exactly as expected: the caller is the
+    connection's application task, the queue is Daphne's plain `asyncio.Queue`.
+    """
+    protocol = server_protocol(send)
+    server = getattr(protocol, "server", None)
+    connections = getattr(server, "connections", None)
+    details = connections.get(protocol) if isinstance(connections, dict) else None
+    queue = getattr(protocol, "application_queue", None)
+    if (
+        not isinstance(details, dict)
+        or details.get("application_instance") is not asyncio.current_task()
+        or type(queue) is not asyncio.Queue
+        or "disconnected" in details
+    ):
+        return None
+    standin = Standin(sink.cancelled, protocol, getattr(server, "_signalr_watch", None))
+    queued = []
+    while not queue.empty():
+        queued.append(queue.get_nowait())
+    standin.queued = tuple(queued)
+    details["application_instance"] = standin
+    protocol.application_queue = sink
+    return standin
+
+
+def asgi_send(outbound: DaphneWebSocketOutbound) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    """The ASGI `send` Daphne gave the connection's application, made anew when needed.
+
+    A parked connection keeps no `send` (Daphne's `partial`, ~250 bytes) for the one
+    message it may still need it for, the WebSocket close.
+    """
+    protocol = outbound._protocol
+    return cast(
+        "Callable[[dict[str, Any]], Awaitable[None]]",
+        functools.partial(protocol.server.handle_reply, protocol),
+    )
 
 
 # Handshake leftovers on autobahn's protocol that nothing reads once the socket is open.
@@ -617,6 +715,62 @@ def release_handshake(protocol: Any, transport: Any) -> None:
         protocol.request = _RequestPath(path)
         protocol.http_headers = {}
     _slim_queue(getattr(protocol, "application_queue", None))
+    queue = getattr(protocol, "send_queue", None)
+    if type(queue) is collections.deque and not queue:
+        protocol.send_queue = _LazySendQueue(protocol)
+    _share_header_names(getattr(protocol, "clean_headers", None))
+
+
+class _LazySendQueue:
+    """autobahn's per-connection send queue, made only when something is queued.
+
+    autobahn queues a frame only for a synchronous or chopped send, which nothing here
+    asks for, yet every connection allocates an empty `deque` (~760 bytes) for it. This
+    stands in with what autobahn uses of it (`len`, `append`, `popleft`); the first
+    `append` puts a real deque on the protocol.
+    """
+
+    __slots__ = ("_protocol",)
+
+    def __init__(self, protocol: Any) -> None:
+        self._protocol = protocol
+
+    def __len__(self) -> int:
+        return 0
+
+    def append(self, item: Any) -> None:
+        queue: collections.deque[Any] = collections.deque((item,))
+        self._protocol.send_queue = queue
+
+    def popleft(self) -> Any:
+        raise IndexError("pop from an empty deque")
+
+
+# One bytes object per header name for every connection (Daphne lowercases a new one each).
+_header_names: dict[bytes, bytes] = {}
+MAX_SHARED_HEADER_NAMES = 256
+
+
+def _share_header_names(headers: Any) -> None:
+    """Point each header of a connection's ASGI scope at a shared copy of its name.
+
+    The list is the scope's own (Daphne's `clean_headers`), changed in place: the same
+    names and values, ~40 bytes less per header for each open connection.
+    """
+    if type(headers) is not list:
+        return
+    names = _header_names
+    for index, header in enumerate(headers):
+        if type(header) is not tuple or len(header) != 2:
+            return
+        name = header[0]
+        shared = names.get(name)
+        if shared is None:
+            if len(names) >= MAX_SHARED_HEADER_NAMES or type(name) is not bytes:
+                continue
+            shared = names[name] = name
+        elif shared is not name:
+            headers[index] = (shared, header[1])
 
 
 class _RequestPath:

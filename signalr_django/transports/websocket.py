@@ -30,6 +30,7 @@ from ..dispatch.session import HandshakeFailed, HubSession
 from ..exceptions import ProtocolError
 from ..protocol import Sequence, TransferFormat
 from ..server import QueuedOutbound, websocket_outbound
+from ..server.daphne import DaphneWebSocketOutbound
 from ..server.outbound import Outbound
 from . import handoff, ownership
 from .http import AT_LIMIT
@@ -145,8 +146,9 @@ async def serve_websocket(
     await send({"type": "websocket.accept"})
 
     outbound = websocket_outbound(send)
-    reader = asyncio.current_task()
-    assert reader is not None
+    task = asyncio.current_task()
+    assert task is not None
+    reader: asyncio.Task[Any] = task
     session: Session
     if resumed is not None:
         session = resumed
@@ -173,6 +175,7 @@ async def serve_websocket(
     client_gone = False
     replaced = False
     released = False
+    parked = False
     try:
         await session.open()
         async with asyncio.timeout(options.HANDSHAKE_TIMEOUT):
@@ -184,6 +187,12 @@ async def serve_websocket(
                 await session.feed(_data(event))
         if isinstance(session, HubSession):
             assert session.connection is not None
+            if isinstance(outbound, DaphneWebSocketOutbound):
+                from .parked import park
+
+                parked = park(handler, session, outbound, send)
+                if parked:
+                    return  # the connection lives on without this task (see `parked`)
             _live[session.connection] = (reader, session)
         while True:
             session.parked = True
@@ -198,7 +207,7 @@ async def serve_websocket(
         await session.handshake_timed_out()
     except asyncio.CancelledError:
         connection = session.connection
-        if isinstance(connection, HubConnection) and _replacing.get(connection) is reader:
+        if isinstance(connection, HubConnection) and reader is _replacing.get(connection):
             # A resumed socket took this connection over (stateful reconnect): this stale
             # socket leaves quietly and the connection lives on.
             replaced = True
@@ -223,54 +232,105 @@ async def serve_websocket(
         logger.exception("Hub connection %s failed", safe_id(connection_id))
         failure = error
     finally:
-        connection = session.connection
-        session.parked = False
-        if isinstance(connection, HubConnection):
-            live = _live.get(connection)
-            if live is not None and live[0] is reader:
-                del _live[connection]
-        if replaced:
-            assert isinstance(connection, HubConnection)
-            _replacing.pop(connection, None)
-            with contextlib.suppress(Exception):
-                await send({"type": "websocket.close", "code": 1000})
-        elif released:
-            assert isinstance(session, HubSession)
-            _detach(handler, session)
-            with contextlib.suppress(Exception):
-                # No Close message: the client resumes instead of ending the connection.
-                await send({"type": "websocket.close", "code": 1000})
-        elif (
-            client_gone
-            and failure is None
-            and isinstance(session, HubSession)
-            and isinstance(connection, HubConnection)
-            and connection.reconnect is not None
-            and not connection.aborted
-        ):
-            _detach(handler, session)
-        else:
-            await session.finish(failure, client_gone)
-            if not client_gone:
-                if isinstance(outbound, QueuedOutbound):
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(options.SHUTDOWN_DRAIN_TIMEOUT):
-                            await outbound.flush()
-                try:
-                    await send({"type": "websocket.close", "code": session.close_code})
-                except Exception:
-                    logger.debug("Closing %s failed", safe_id(connection_id), exc_info=True)
-        outbound.close()
+        if not parked:
+            connection = session.connection
+            if isinstance(connection, HubConnection):
+                live = _live.get(connection)
+                if live is not None and live[0] is reader:
+                    del _live[connection]
+            await end_socket(
+                handler,
+                session,
+                outbound,
+                send,
+                failure=failure,
+                client_gone=client_gone,
+                replaced=replaced,
+                released=released,
+            )
 
 
-# The read loop (task) and session serving each live WebSocket hub connection, and the
-# readers being replaced by a resumed socket; weak keys, so ended connections leave nothing.
-_live: weakref.WeakKeyDictionary[HubConnection, tuple[asyncio.Task[Any], HubSession]] = (
+async def end_socket(
+    handler: EndpointHandler,
+    session: Session,
+    outbound: Outbound,
+    send: Any,
+    *,
+    failure: BaseException | None,
+    client_gone: bool,
+    replaced: bool,
+    released: bool,
+) -> None:
+    """What happens to a hub socket that stops being read, however its reading ended.
+
+    `replaced`: a resumed socket took the connection over (close this one quietly);
+    `released`: the server shuts down and a stateful client resumes elsewhere; a stateful
+    client gone is kept for DISCONNECT_TIMEOUT; anything else ends the connection (Close
+    message, disconnect path, WebSocket close).
+    """
+    connection = session.connection
+    session.parked = False
+    if replaced:
+        assert isinstance(connection, HubConnection)
+        _replacing.pop(connection, None)
+        with contextlib.suppress(Exception):
+            await send({"type": "websocket.close", "code": 1000})
+    elif released:
+        assert isinstance(session, HubSession)
+        _detach(handler, session)
+        with contextlib.suppress(Exception):
+            # No Close message: the client resumes instead of ending the connection.
+            await send({"type": "websocket.close", "code": 1000})
+    elif (
+        client_gone
+        and failure is None
+        and isinstance(session, HubSession)
+        and isinstance(connection, HubConnection)
+        and connection.reconnect is not None
+        and not connection.aborted
+    ):
+        _detach(handler, session)
+    else:
+        await session.finish(failure, client_gone)
+        if not client_gone:
+            if isinstance(outbound, QueuedOutbound):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(handler.options.SHUTDOWN_DRAIN_TIMEOUT):
+                        await outbound.flush()
+            try:
+                await send({"type": "websocket.close", "code": session.close_code})
+            except Exception:
+                logger.debug("Closing %s failed", safe_id(session.connection_id), exc_info=True)
+    outbound.close()
+
+
+def cancelled_outcome(
+    handler: EndpointHandler, session: Session, stopped_by: object
+) -> tuple[BaseException | None, bool, bool]:
+    """(failure, replaced, released) for a socket whose reading was cancelled.
+
+    A resumed socket took it over (`_replacing` names who was stopped); the server shuts
+    down and a stateful client can resume elsewhere; the server shuts down otherwise
+    (`ServerShutdown`: the client is told to reconnect); or the connection was aborted,
+    which ends it normally.
+    """
+    connection = session.connection
+    if isinstance(connection, HubConnection) and _replacing.get(connection) is stopped_by:
+        return None, True, False
+    if isinstance(connection, HubConnection) and handoff.can_hand_over(handler, connection):
+        return None, False, True
+    if connection is None or not connection.aborted:
+        return ServerShutdown(), False, False
+    return None, False, False
+
+
+# The reader (the read loop's task, or a `parked.ParkedReader`) and session serving each
+# live WebSocket hub connection, and the readers being replaced by a resumed socket; weak
+# keys, so ended connections leave nothing.
+_live: weakref.WeakKeyDictionary[HubConnection, tuple[Any, HubSession]] = (
     weakref.WeakKeyDictionary()
 )
-_replacing: weakref.WeakKeyDictionary[HubConnection, asyncio.Task[Any]] = (
-    weakref.WeakKeyDictionary()
-)
+_replacing: weakref.WeakKeyDictionary[HubConnection, Any] = weakref.WeakKeyDictionary()
 
 
 async def _take_over(handler: EndpointHandler, connection_id: str) -> HubSession | None:
@@ -289,9 +349,16 @@ async def _take_over(handler: EndpointHandler, connection_id: str) -> HubSession
     ):
         return None
     live = _live.get(connection)
-    if live is None or live[0].done():
+    if live is None:
         return None
     reader, session = live
+    if not isinstance(reader, asyncio.Task):  # a parked reader
+        if not await reader.take_over() or connection.aborted or connection.closed:
+            return None
+        connection.detached = True
+        return session
+    if reader.done():
+        return None
     # Stop the old read loop only where it waits for the next frame, never halfway through
     # dispatching one (a counted message must not be lost).
     loop = asyncio.get_running_loop()
