@@ -37,6 +37,7 @@ import functools
 import logging
 import struct
 import sys
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
@@ -505,7 +506,13 @@ SERVER_ATTRIBUTES = (
     "application_checker",
     "protocol_disconnected",
     "create_application",
+    "timeout_checker",
+    "ping_interval",
 )
+
+# How often Daphne's 2-second timeout sweep runs `check_timeouts` on a parked connection at
+# most: its WebSocket ping interval (see `tune_server`).
+MIN_PARKED_SWEEP = 2.0
 
 
 def tune_server(server: Any) -> bool:
@@ -521,8 +528,16 @@ def tune_server(server: Any) -> bool:
     same dict objects, so what it updates is updated), then carries its removals over to
     the full dict. A connection stays watched while it is disconnected and its application
     still runs (Daphne cancels it after `application_close_timeout`). The proposal for
-    Daphne upstream is the same: reap from events, not from a sweep. Returns whether the
-    server was tuned.
+    Daphne upstream is the same: reap from events, not from a sweep.
+
+    Daphne's other sweep, `timeout_checker`, runs every protocol's `check_timeouts` every
+    2 s: for an open WebSocket that is its ping (every `ping_interval`, 20 s by default) and
+    its `websocket_timeout` (a day by default), a fifth of an idle worker's CPU. Parked hub
+    connections (`park`) are visited once per `ping_interval` instead, so Daphne's ping
+    reaches them within two intervals rather than one (SignalR's own keep-alive and client
+    timeout are what watch a hub connection); every other connection (HTTP requests,
+    handshakes, other consumers) is still visited every 2 s. Returns whether the server was
+    tuned.
     """
     if server is None or getattr(server, "_signalr_tuned", False):
         return bool(server is not None)
@@ -571,9 +586,26 @@ def tune_server(server: Any) -> bool:
     for protocol, details in list(server.connections.items()):
         watch.add(protocol)  # connections made before: looked at once, then by events
         watch_finish(protocol, details)
+    parked_due = [0.0]
+    parked_every = max(MIN_PARKED_SWEEP, float(server.ping_interval or 0))
+
+    def timeout_checker() -> None:
+        # Daphne's own, with parked connections visited once per ping interval.
+        from twisted.internet import reactor
+
+        now = time.monotonic()
+        everyone = now >= parked_due[0]
+        if everyone:
+            parked_due[0] = now + parked_every
+        for protocol, details in list(server.connections.items()):
+            if everyone or type(details.get("application_instance")) is not Standin:
+                protocol.check_timeouts()
+        cast(Any, reactor).callLater(2, server.timeout_checker)
+
     server.protocol_disconnected = protocol_disconnected
     server.create_application = create_application
     server.application_checker = application_checker
+    server.timeout_checker = timeout_checker
     server._signalr_watch = watch  # for `park`'s stand-ins
     server._signalr_tuned = True
     return True

@@ -361,3 +361,58 @@ def test_only_a_lone_ping_with_nothing_buffered_is_taken() -> None:
     before, _ = _session_with("text")
     before.connection = None
     assert not before.take_ping('{"type":6}\x1e')  # no handshake yet
+
+
+def test_daphnes_timeout_sweep_is_what_the_tuned_one_reproduces() -> None:
+    from daphne.server import Server
+
+    body = inspect.getsource(Server.timeout_checker).split('"""')[-1]
+    lines = [line.strip() for line in body.strip().splitlines()]
+    assert lines == [
+        "for protocol in list(self.connections.keys()):",
+        "protocol.check_timeouts()",
+        "reactor.callLater(2, self.timeout_checker)",
+    ]
+
+
+def test_the_timeout_sweep_visits_parked_connections_once_per_ping_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from daphne.server import Server
+    from twisted.internet import reactor
+
+    class Protocol:
+        def __init__(self) -> None:
+            self.checks = 0
+
+        def check_timeouts(self) -> None:
+            self.checks += 1
+
+    scheduled: list[Any] = []
+    monkeypatch.setattr(reactor, "callLater", lambda delay, f: scheduled.append((delay, f)))
+    clock = [1000.0]
+    monkeypatch.setattr(adapter.time, "monotonic", lambda: clock[0])
+
+    async def scenario() -> None:
+        server = Server(
+            application=None, endpoints=["tcp:port=0:interface=127.0.0.1"], ping_interval=20
+        )
+        server.connections = {}
+        assert adapter.tune_server(server)
+        parked_one, other = Protocol(), Protocol()
+        server.connections[parked_one] = {
+            "application_instance": adapter.Standin(lambda: None, parked_one, None)
+        }
+        server.connections[other] = {}
+        server.timeout_checker()
+        assert (parked_one.checks, other.checks) == (1, 1)
+        assert scheduled[-1] == (2, server.timeout_checker)
+        for _ in range(9):  # 18 s
+            clock[0] += 2
+            server.timeout_checker()
+        assert (parked_one.checks, other.checks) == (1, 10)
+        clock[0] += 2  # 20 s: the parked one's turn
+        server.timeout_checker()
+        assert (parked_one.checks, other.checks) == (2, 11)
+
+    asyncio.run(scenario())
