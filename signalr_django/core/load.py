@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from typing import Any
 
@@ -126,18 +127,41 @@ def install() -> None:
     call_when_running(start)
 
 
+# Redirects this process has handed each worker since the worker's last report: (the
+# report's time, how many). Reports come every LOAD_REPORT_INTERVAL; without this, every
+# negotiate in between (a burst of reconnects after a restart, several browser windows)
+# would be sent to the same least loaded worker.
+_handed: dict[str, tuple[Any, int]] = {}
+
+
 def pick_worker(workers: list[str], loads: dict[str, Any]) -> str | None:
-    """The least loaded live worker under its limit (None when none is available)."""
-    best: tuple[float, str] | None = None
+    """The least loaded live worker under its limit (None when none is available).
+
+    A worker's load is its last report plus the redirects this process has handed it since
+    that report; equally loaded workers are chosen at random, so that processes with the
+    same reports (gunicorn's workers) do not all pick the same one.
+    """
+    best: list[str] = []
+    best_score = 0.0
     for url in workers:
         load = loads.get(load_key(url))
         if not isinstance(load, dict):
             continue  # no recent report: down, or not started yet
-        count = int(load.get("connections", 0))
+        at = load.get("at")
+        handed = _handed.get(url)
+        count = int(load.get("connections", 0)) + (handed[1] if handed and handed[0] == at else 0)
         limit = load.get("limit")
         if limit and count >= limit:
             continue
         score = count / limit if limit else float(count)
-        if best is None or score < best[0]:
-            best = (score, url)
-    return best[1] if best else None
+        if not best or score < best_score:
+            best, best_score = [url], score
+        elif score == best_score:
+            best.append(url)
+    if not best:
+        return None
+    chosen = best[0] if len(best) == 1 else random.choice(best)
+    at = loads[load_key(chosen)].get("at")
+    handed = _handed.get(chosen)
+    _handed[chosen] = (at, (handed[1] if handed and handed[0] == at else 0) + 1)
+    return chosen
